@@ -1,0 +1,1 @@
+"""CTIP Atlas: callbacks package."""

@@ -1,0 +1,40 @@
+"""One frozen settings object, read from the environment (never from the working directory)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Repository root (the folder holding app.py); default data files live under ``var/`` here.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration.
+
+    Environment variables
+    ---------------------
+    CTIP_DATABASE_URL   store URL, ``duckdb:///abs/path.duckdb`` or ``postgresql://user@host:port/db``
+                        (default: ``duckdb:///<repo>/var/ctip.duckdb``)
+    CTIP_HOST, CTIP_PORT  where ``ctip serve`` listens (default 127.0.0.1:8050)
+    CTIP_DEBUG          ``1`` for Dash dev tools
+    """
+
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8050
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``)."""
+        env = dict(os.environ if env is None else env)
+        default_db = f"duckdb:///{ROOT / 'var' / 'ctip.duckdb'}"
+        return cls(
+            database_url=env.get("CTIP_DATABASE_URL") or default_db,
+            host=env.get("CTIP_HOST", "127.0.0.1"),
+            port=int(env.get("CTIP_PORT", "8050")),
+            debug=env.get("CTIP_DEBUG", "") in ("1", "true", "yes"),
+        )
