@@ -1,0 +1,552 @@
+"""The JSON/CSV API beside the dashboard: health, catalog, shipped boundary layers and observations.
+
+``register_api(server, get_store)`` adds one Blueprint to the Flask server under Dash. Filter parameters
+are decoded by :func:`dashboard.state.parse_state`, the parser the dashboard's URLs use, and rows come
+from :func:`data.queries.aggregate`, the core of the dashboard's map, table and series, so the API and
+the screen give the same numbers. A bad parameter is a 400 naming it, never a 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import importlib.metadata
+import io
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import flask
+import pandas as pd
+
+from dashboard.exports import SYNTHETIC_NOTICE, is_synthetic, neutralise_text, period_label, view_window
+from dashboard.state import CLASSIFICATIONS, MEASURES, VIEWS, StateError, ViewState, parse_state
+from data.catalog import DOMAINS, THEMES, catalog_records, indicators
+from data.catalog import indicator as get_indicator
+from data.gazetteer import PROVINCE_CODES, province_name
+from data.maintenance import has_demo
+from data.queries import QueryError, aggregate
+from data.schema import ALLOWED_VALUES, DIMENSIONS, GRANULARITIES, NATIONAL
+from data.store import Store
+from geo.boundaries import ATTRIBUTION, SHIPPED_DIR, context_geojson, provinces_geojson
+
+API_PREFIX = "/api/v1"
+FORMATS = ("json", "csv")
+GEOJSON_CACHE_CONTROL = "public, max-age=86400"
+_CREDENTIALS = re.compile(r"(://)[^@/\s]+@")
+
+
+def register_api(server: flask.Flask, get_store: Callable[[], Store]) -> None:
+    """Register the API routes on ``server``; ``get_store`` returns the store to read (called per request)."""
+    bp = flask.Blueprint("ctip_api", __name__)
+
+    @bp.get("/healthz")
+    def healthz() -> flask.Response:
+        """Store -> liveness and contents summary (503 when the store fails)."""
+        try:
+            store = get_store()
+            rows = int(store.scalar("SELECT COUNT(*) FROM observations") or 0)
+            demo = has_demo(store)
+            backend = store.backend
+        except Exception as exc:  # noqa: BLE001 — any store failure means "not healthy"
+            server.logger.warning("health check failed: %s", _redact(str(exc)))
+            return _json({"status": "error", "detail": _redact(f"{type(exc).__name__}: {exc}")}, 503)
+        return _json(
+            {"status": "ok", "backend": backend, "rows": rows, "demo_loaded": demo, "version": _version()}
+        )
+
+    @bp.get(f"{API_PREFIX}/indicators")
+    def api_indicators() -> flask.Response:
+        """Catalog -> indicator records with the domain and theme vocabularies."""
+        return _json(
+            {
+                "domains": list(DOMAINS),
+                "themes": list(THEMES),
+                "dimensions": list(DIMENSIONS),
+                "allowed_values": {k: list(v) for k, v in ALLOWED_VALUES.items()},
+                "indicators": catalog_records(),
+            }
+        )
+
+    @bp.get(f"{API_PREFIX}/provinces.geojson")
+    def api_provinces() -> flask.Response:
+        """Shipped province layer -> its bytes, cacheable (ETag, 304)."""
+        return _layer_response("provinces.geojson")
+
+    @bp.get(f"{API_PREFIX}/context.geojson")
+    def api_context() -> flask.Response:
+        """Shipped context countries layer -> its bytes, cacheable (ETag, 304)."""
+        return _layer_response("context.geojson")
+
+    @bp.get(f"{API_PREFIX}/observations")
+    def api_observations() -> flask.Response:
+        """Query parameters -> parse_state -> aggregate by province and period -> JSON or CSV rows."""
+        try:
+            return _observations(get_store(), flask.request.args.to_dict(flat=False))
+        except StateError as exc:
+            return _bad_request(str(exc), exc.param)
+        except QueryError as exc:
+            return _bad_request(str(exc), _guess_parameter(str(exc)))
+        except ValueError as exc:
+            return _bad_request(str(exc), _guess_parameter(str(exc)))
+        except Exception:  # noqa: BLE001 — never leak a stack trace to a client
+            server.logger.exception("observations request failed: %s", flask.request.query_string[:500])
+            return _json({"error": "internal error; the server log has the details"}, 500)
+
+    @bp.get(f"{API_PREFIX}/openapi.json")
+    def api_openapi() -> flask.Response:
+        """Catalog -> OpenAPI 3.1 description of these routes."""
+        return _json(openapi_document())
+
+    server.register_blueprint(bp)
+
+
+# -- observations -----------------------------------------------------------------------------------
+def _observations(store: Store, params: dict[str, list[str]]) -> flask.Response:
+    if not any(params.get("indicator", [])):
+        raise StateError("indicator", "required; see /api/v1/indicators for the ids")
+    fmt_values = params.get("format") or ["json"]
+    if len(fmt_values) > 1:
+        raise StateError("format", "given more than once")
+    fmt = fmt_values[0] or "json"
+    if fmt not in FORMATS:
+        raise StateError("format", f"{fmt!r}; use json or csv")
+    state = parse_state(params, known_extra=("format",))
+    rows = observation_rows(store, state)
+    ind = get_indicator(state.indicator)
+    synthetic = is_synthetic(store, state.indicator)
+    notice = SYNTHETIC_NOTICE if synthetic else None
+    if fmt == "csv":
+        start, end = view_window(store, state)
+        window = "-".join(f"{d:%Y-%m}" if d else "all" for d in (start, end))
+        body = _csv(rows, state, notice)
+        response = flask.Response(body, mimetype="text/csv")
+        response.headers["Content-Disposition"] = f"attachment; filename=ctip-{state.indicator}-{window}.csv"
+        return response
+    return _json(
+        {
+            "indicator": {
+                "id": ind.id,
+                "name_en": ind.name_en,
+                "name_km": ind.name_km,
+                "unit": ind.unit,
+                "aggregation": ind.aggregation,
+            },
+            "filters": state.to_params(),
+            "synthetic": synthetic,
+            "notice": notice,
+            "source": ind.source,
+            "rows": rows,
+        }
+    )
+
+
+def observation_rows(store: Store, state: ViewState) -> list[dict[str, Any]]:
+    """State -> aggregated rows ``province, province_name, period, [by], value`` sorted by those keys."""
+    by = [state.by] if state.by else []
+    frame = aggregate(store, state.filters(), ["province", "period", *by])
+    frame = frame.sort_values(["province", "period", *by], kind="stable")
+    rows = []
+    for rec in frame.to_dict("records"):
+        code = rec["province"]
+        row: dict[str, Any] = {
+            "province": code,
+            "province_name": province_name(code, "en")
+            if code in PROVINCE_CODES or code == NATIONAL
+            else code,
+            "period": period_label(rec["period"], state.granularity),
+        }
+        for dim in by:
+            row[dim] = rec[dim]
+        row["value"] = _number(rec["value"])
+        rows.append(row)
+    return rows
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    number = float(value)
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def _csv(rows: list[dict[str, Any]], state: ViewState, notice: str | None) -> str:
+    header = ["province", "province_name", "period", *([state.by] if state.by else []), "value"]
+    if notice:
+        header.append("notice")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        cells = [neutralise_text(row[c]) if c != "value" else row[c] for c in header if c != "notice"]
+        cells = ["" if c is None else c for c in cells]
+        writer.writerow([*cells, *([notice] if notice else [])])
+    return out.getvalue()
+
+
+def _guess_parameter(message: str) -> str:
+    """Name the parameter a data-layer message is about (parse_state catches almost all earlier)."""
+    if "broken down" in message:
+        return "by"
+    match = re.search(r"filtered by (\w+)", message)
+    if match:
+        return match.group(1)
+    if "province" in message:
+        return "provinces"
+    if "start" in message or "end" in message:
+        return "start"
+    if "granularity" in message:
+        return "granularity"
+    return "indicator"
+
+
+# -- responses --------------------------------------------------------------------------------------
+def _json(payload: Any, status: int = 200) -> flask.Response:
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    return flask.Response(body, status=status, mimetype="application/json")
+
+
+def _bad_request(message: str, parameter: str) -> flask.Response:
+    return _json({"error": message, "parameter": parameter}, 400)
+
+
+def _redact(text: str) -> str:
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+@lru_cache(maxsize=1)
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ctip-atlas")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ShippedLayer:
+    """A shipped layer's bytes, gzipped once, with a strong ETag per encoding."""
+
+    data: bytes
+    gzipped: bytes
+    etag: str
+
+    @property
+    def gzip_etag(self) -> str:
+        """ETag of the gzip representation (a different byte sequence needs its own strong tag)."""
+        return f"{self.etag}-gz"
+
+
+@lru_cache(maxsize=2)
+def shipped_layer(name: str) -> ShippedLayer:
+    """Read a shipped layer once (after geo.boundaries has validated it) and gzip it once."""
+    loader = provinces_geojson if name == "provinces.geojson" else context_geojson
+    loader()  # raises ShippedLayerError saying how to rebuild a missing or broken file
+    data = (SHIPPED_DIR / name).read_bytes()
+    return ShippedLayer(
+        data, gzip.compress(data, compresslevel=9, mtime=0), hashlib.sha256(data).hexdigest()[:32]
+    )
+
+
+def _layer_response(name: str) -> flask.Response:
+    layer = shipped_layer(name)
+    # The layers are served often (every map trace loads one) and their MIME type is not in
+    # Flask-Compress's list, so the gzip copy made once is sent to clients that accept it.
+    use_gzip = flask.request.accept_encodings["gzip"] > 0
+    etag = layer.gzip_etag if use_gzip else layer.etag
+    sent = flask.request.if_none_match
+    # A proxy or Flask-Compress may append ":gzip" to a tag; it still names this representation.
+    if sent.star_tag or any(
+        tag == etag or tag.startswith(f"{etag}:") for tag in sent.as_set(include_weak=True)
+    ):
+        response = flask.Response(status=304)
+    elif use_gzip:
+        response = flask.Response(layer.gzipped, mimetype="application/geo+json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = flask.Response(layer.data, mimetype="application/geo+json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = GEOJSON_CACHE_CONTROL
+    response.vary.add("Accept-Encoding")
+    return response
+
+
+# -- OpenAPI ----------------------------------------------------------------------------------------
+def _csv_enum_pattern(values: tuple[str, ...]) -> str:
+    alt = "|".join(re.escape(v) for v in values)
+    return f"^({alt})(,({alt}))*$"
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 description of the API (enums from the catalog and the schema)."""
+    ids = list(indicators())
+    error = {"$ref": "#/components/schemas/Error"}
+    geo_response = {
+        "200": {
+            "description": "GeoJSON FeatureCollection (strong ETag, Cache-Control public max-age=86400)",
+            "headers": {
+                "ETag": {"schema": {"type": "string"}},
+                "Cache-Control": {"schema": {"type": "string"}},
+            },
+            "content": {"application/geo+json": {"schema": {"type": "object"}}},
+        },
+        "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+    }
+
+    def param(
+        name: str, schema: dict[str, Any], description: str, *, required: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": required,
+            "description": description,
+            "schema": schema,
+        }
+
+    dim_params = []
+    for dim in DIMENSIONS:
+        if dim in ALLOWED_VALUES:
+            schema = {"type": "string", "pattern": _csv_enum_pattern(ALLOWED_VALUES[dim])}
+            hint = f"comma-separated values of {', '.join(ALLOWED_VALUES[dim])}"
+        elif dim == "nationality":
+            schema = {"type": "string", "pattern": r"^[A-Z]{3}(,[A-Z]{3})*$"}
+            hint = "comma-separated ISO 3166-1 alpha-3 codes"
+        else:
+            schema = {"type": "string", "pattern": r"^([A-Z]{3}|[0-9]{2})(,([A-Z]{3}|[0-9]{2}))*$"}
+            hint = "comma-separated ISO alpha-3 country codes or province codes"
+        dim_params.append(
+            param(dim, schema, f"Keep only {dim} in {hint} (only for indicators disaggregated by {dim})")
+        )
+
+    month = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "examples": ["2024-03"]}
+    observation_params = [
+        param(
+            "indicator", {"type": "string", "enum": ids}, "Catalog id (see /api/v1/indicators)", required=True
+        ),
+        param(
+            "provinces",
+            {
+                "type": "string",
+                "pattern": r"^(all|targets|(0?[1-9]|1[0-9]|2[0-5])(,(0?[1-9]|1[0-9]|2[0-5]))*)?$",
+            },
+            "Comma-separated province codes 01–25, 'targets' or 'all' (default all)",
+        ),
+        param("start", month, "First month, YYYY-MM (default: first month with data)"),
+        param("end", month, "Last month, YYYY-MM (default: last month with data); not before start"),
+        param(
+            "granularity",
+            {"type": "string", "enum": list(GRANULARITIES), "default": "month"},
+            "Period bucket",
+        ),
+        param(
+            "by",
+            {"type": "string", "enum": list(DIMENSIONS)},
+            "Also break rows down by this disaggregation (must be one the indicator carries)",
+        ),
+        param("format", {"type": "string", "enum": list(FORMATS), "default": "json"}, "Response format"),
+        *dim_params,
+        param(
+            "view",
+            {"type": "string", "enum": list(VIEWS)},
+            "Dashboard view (accepted for share links; no effect)",
+        ),
+        param(
+            "measure",
+            {"type": "string", "enum": list(MEASURES)},
+            "Accepted for share links; rows carry counts",
+        ),
+        param(
+            "classes",
+            {"type": "string", "enum": list(CLASSIFICATIONS)},
+            "Accepted for share links; no effect",
+        ),
+        param(
+            "top", {"type": "integer", "minimum": 1, "maximum": 100}, "Accepted for share links; no effect"
+        ),
+        param(
+            "min_flow",
+            {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+            "Accepted for share links; no effect",
+        ),
+    ]
+    row_schema = {
+        "type": "object",
+        "required": ["province", "province_name", "period", "value"],
+        "properties": {
+            "province": {
+                "type": "string",
+                "description": "Province code 01–25, or 00 for national-only rows",
+            },
+            "province_name": {"type": "string"},
+            "period": {"type": "string", "description": "2024-03 (month), 2024-Q1 (quarter) or 2024 (year)"},
+            "value": {"type": ["number", "null"]},
+        },
+        "additionalProperties": {"type": "string", "description": "The `by` disaggregation, when given"},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CTIP Atlas API",
+            "version": _version(),
+            "description": (
+                "Counter-trafficking data for Cambodia. Synthetic demonstration figures are flagged "
+                "(`synthetic`, `notice`). " + ATTRIBUTION["provinces"]
+            ),
+        },
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Health of the service and its store",
+                    "responses": {
+                        "200": {
+                            "description": "Healthy",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                            },
+                        },
+                        "503": {
+                            "description": "The store failed",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                            },
+                        },
+                    },
+                }
+            },
+            f"{API_PREFIX}/indicators": {
+                "get": {
+                    "summary": "The indicator catalog",
+                    "responses": {
+                        "200": {
+                            "description": "Catalog",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["domains", "themes", "indicators"],
+                                        "properties": {
+                                            "domains": {
+                                                "type": "array",
+                                                "items": {"type": "string", "enum": list(DOMAINS)},
+                                            },
+                                            "themes": {
+                                                "type": "array",
+                                                "items": {"type": "string", "enum": list(THEMES)},
+                                            },
+                                            "indicators": {"type": "array", "items": {"type": "object"}},
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            f"{API_PREFIX}/provinces.geojson": {
+                "get": {
+                    "summary": "The 25 provinces (properties.province_code 01–25), ODbL 1.0",
+                    "parameters": [
+                        {
+                            "name": "If-None-Match",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": geo_response,
+                }
+            },
+            f"{API_PREFIX}/context.geojson": {
+                "get": {
+                    "summary": "Neighbouring and destination countries (Natural Earth, public domain)",
+                    "parameters": [
+                        {
+                            "name": "If-None-Match",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": geo_response,
+                }
+            },
+            f"{API_PREFIX}/observations": {
+                "get": {
+                    "summary": "Observations by province, period and optionally one disaggregation",
+                    "parameters": observation_params,
+                    "responses": {
+                        "200": {
+                            "description": "Rows by province, period, by; CSV adds `notice` if synthetic",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Observations"}},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "400": {
+                            "description": "A bad parameter",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    },
+                }
+            },
+            f"{API_PREFIX}/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "parameter"],
+                    "properties": {"error": {"type": "string"}, "parameter": {"type": "string"}},
+                },
+                "Health": {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ok", "error"]},
+                        "backend": {"type": "string"},
+                        "rows": {"type": "integer"},
+                        "demo_loaded": {"type": "boolean"},
+                        "version": {"type": "string"},
+                        "detail": {"type": "string"},
+                    },
+                },
+                "Observation": row_schema,
+                "Observations": {
+                    "type": "object",
+                    "required": ["indicator", "filters", "synthetic", "notice", "source", "rows"],
+                    "properties": {
+                        "indicator": {
+                            "type": "object",
+                            "required": ["id", "name_en", "unit"],
+                            "properties": {
+                                "id": {"type": "string", "enum": ids},
+                                "name_en": {"type": "string"},
+                                "unit": {"type": "string"},
+                            },
+                        },
+                        "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "synthetic": {"type": "boolean"},
+                        "notice": {"type": ["string", "null"]},
+                        "source": {"type": "string"},
+                        "rows": {"type": "array", "items": {"$ref": "#/components/schemas/Observation"}},
+                    },
+                },
+            }
+        },
+    }
