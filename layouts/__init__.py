@@ -1,1 +1,1 @@
-"""CTIP Atlas: layouts package."""
+"""Component trees of the dashboard (no data I/O)."""

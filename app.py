@@ -1,0 +1,6 @@
+"""The only entry point: ``app`` for ``ctip serve``, ``server`` for ``gunicorn app:server``."""
+
+from dashboard.app import create_app
+
+app = create_app()
+server = app.server

@@ -1,0 +1,66 @@
+"""Every component id of the dashboard, in one place (kebab-case values ``<page>-<thing>-<role>``)."""
+
+URL = "app-url"
+STATE = "app-state-store"
+META = "app-meta-store"
+
+HEADER_BADGE = "header-synthetic-badge"
+HEADER_COVERAGE = "header-coverage-text"
+LANG = "header-lang-radio"
+
+VIEW_TABS = "view-tabs"
+
+INDICATOR = "filter-indicator-dropdown"
+PROVINCES = "filter-provinces-dropdown"
+PROVINCES_ALL = "filter-provinces-all-button"
+PROVINCES_TARGETS = "filter-provinces-targets-button"
+START = "filter-start-dropdown"
+END = "filter-end-dropdown"
+QUICK_12 = "filter-quick-12m-button"
+QUICK_YEAR = "filter-quick-year-button"
+QUICK_ALL = "filter-quick-all-button"
+GRANULARITY = "filter-granularity-radio"
+BY = "filter-by-dropdown"
+MEASURE = "filter-measure-radio"
+CLASSES = "filter-classes-radio"
+TOP = "filter-top-input"
+MIN_FLOW = "filter-minflow-input"
+FILTER_NOTE = "filter-note-text"
+
+
+def dim_filter(dim: str) -> dict[str, str]:
+    """Pattern id of the disaggregation filter for ``dim``."""
+    return {"type": "filter-dim-dropdown", "dim": dim}
+
+
+DIM_FILTER_TYPE = "filter-dim-dropdown"
+
+KPI_ROW = "overview-kpi-row"
+MAP = "overview-map-graph"
+MAP_NOTE = "overview-map-note"
+SERIES = "overview-series-graph"
+BREAKDOWN = "overview-breakdown-graph"
+RANK_TABLE = "overview-rank-table"
+
+FLOW_MAP = "migration-flowmap-graph"
+SANKEY = "migration-sankey-graph"
+FLOW_TABLE = "migration-flow-table"
+MIGRATION_BREAKDOWN = "migration-breakdown-graph"
+MIGRATION_CHANNEL = "migration-channel-graph"
+
+VICTIM_TYPE = "victims-type-graph"
+VICTIM_NATIONALITY = "victims-nationality-graph"
+VICTIM_SEX_AGE = "victims-sexage-graph"
+VICTIM_FLOW_MAP = "victims-flowmap-graph"
+VICTIM_TABLE = "victims-province-table"
+
+COVERAGE = "livelihood-coverage-graph"
+LIVELIHOOD_KPIS = "livelihood-kpi-row"
+LIVELIHOOD_TRAINED = "livelihood-trained-graph"
+
+DOWNLOAD_CSV = "download-csv-button"
+DOWNLOAD_XLSX = "download-xlsx-button"
+DOWNLOAD_GEOJSON = "download-geojson-button"
+DOWNLOAD = "download-file"
+COPY_LINK = "share-copy-clipboard"
+LINK_TEXT = "share-link-text"
