@@ -100,3 +100,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if not have_browser() and not IN_CI:
                 # In CI the test runs anyway and fails loudly without a browser.
                 item.add_marker(pytest.mark.skip(reason="chromium/chromedriver not installed (make browser-deps)"))
+
+
+def pytest_setup_options():
+    """Chromium options for dash_duo: headless, and quiet on a machine with no outside network."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for arg in ("--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-default-apps", "--disable-extensions", "--window-size=1600,1400"):
+        options.add_argument(arg)
+    return options
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a DuckDB file with the reference and seeded demo data (built once per test session)."""
+    from data.maintenance import ensure_reference, load_demo
+
+    path = tmp_path_factory.mktemp("store") / "demo.duckdb"
+    url = f"duckdb:///{path}"
+    store = open_store(url)
+    ensure_reference(store)
+    load_demo(store)
+    store.close()
+    return url
