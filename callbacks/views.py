@@ -108,8 +108,11 @@ def register(app, services) -> None:  # noqa: ANN001
         frames = []
         if state.provinces:
             frames.append(queries.time_series(store, state.filters(), by_province=True, rate=rate))
-        total = queries.time_series(store, state.filters(provinces=()), rate=rate)
-        frames.append(total)
+        if state.provinces and set(state.provinces) == set(target_codes()):
+            # The eight target provinces together, next to each of them.
+            frames.append(queries.time_series(store, state.filters(), rate=rate).assign(province="targets"))
+        else:
+            frames.append(queries.time_series(store, state.filters(provinces=()), rate=rate))
         series = pd.concat(frames, ignore_index=True)
         if series["value"].notna().sum() == 0:
             return figures.empty_figure(f"No data for {ind.name_en} in {period_label(services, state)}")
