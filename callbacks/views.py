@@ -174,9 +174,8 @@ def register(app, services) -> None:  # noqa: ANN001
         if state.view != "migration":
             return (no_update,) * 5
         store = services.store()
-        ind_id = state.indicator if "destination" in get_indicator(state.indicator).disaggregations else "migrants_departed"
-        ind = get_indicator(ind_id)
-        f = state.filters().with_(indicator=ind_id, where=tuple((d, v) for d, v in state.where if d in ind.disaggregations))
+        f = state.panel_filters("migration")
+        ind = get_indicator(f.indicator)
         label = period_label(services, state)
         flows = queries.flows(store, f, origin="province", destination="destination")
         flow_map = figures.flow_map_figure(flows, indicator=ind, top=state.top, min_flow=state.min_flow, period_label=label,
@@ -204,8 +203,8 @@ def register(app, services) -> None:  # noqa: ANN001
         if state.view != "victims":
             return (no_update,) * 5
         store = services.store()
-        ind = get_indicator(state.indicator if get_indicator(state.indicator).theme == "victims" else "victims_identified")
-        f = state.filters().with_(indicator=ind.id, where=tuple((d, v) for d, v in state.where if d in ind.disaggregations))
+        f = state.panel_filters("victims")
+        ind = get_indicator(f.indicator)
         label = period_label(services, state)
         dims = ind.disaggregations
 
@@ -233,9 +232,7 @@ def register(app, services) -> None:  # noqa: ANN001
         totals = totals[totals["province"].isin(scope)]
         extra = None
         if "exploitation_type" in dims:
-            mix = queries.aggregate(store, f.with_(provinces=scope), ["province", "exploitation_type"])
-            mix = mix[mix["exploitation_type"] != ""].sort_values(["province", "value"], ascending=[True, False])
-            top = mix.groupby("province").head(1)
+            top = queries.province_mix(store, f.with_(provinces=scope), "exploitation_type").groupby("province").head(1)
             extra = {r.province: f"{figures.category_label('exploitation_type', r.exploitation_type)} ({r.value:,.0f})"
                      for r in top.itertuples()}
         which = "selected provinces" if state.provinces else "the eight CTIP target provinces"
@@ -264,11 +261,7 @@ def register(app, services) -> None:  # noqa: ANN001
         label = period_label(services, state)
         codes = tuple(livelihood_codes())
         base = Filters("households_supported", provinces=codes, start=state.start, end=state.end)
-        frame = pd.DataFrame({"province": list(codes)})
-        for ind_id in ("livelihood_coverage", "households_supported", "households_at_risk", "victims_identified", "migrants_departed"):
-            totals = queries.province_totals(store, base.with_(indicator=ind_id))[["province", "value"]]
-            frame = frame.merge(totals.rename(columns={"value": ind_id}), on="province", how="left")
-        frame = frame.rename(columns={"livelihood_coverage": "coverage"})
+        frame = queries.coverage_table(store, codes, state.start, state.end)
         coverage = figures.coverage_figure(frame, period_label=label,
                                            title=f"Grant coverage vs risk, livelihood provinces · {label}")
         synthetic = services.meta()["synthetic"]

@@ -18,8 +18,16 @@ import pandas as pd
 
 from dashboard.state import ViewState
 from data.catalog import indicator as get_indicator
-from data.gazetteer import province_name
-from data.queries import breakdown, period_range, province_totals, time_series
+from data.gazetteer import livelihood_codes, province_name, target_codes
+from data.queries import (
+    breakdown,
+    coverage_table,
+    flows,
+    period_range,
+    province_mix,
+    province_totals,
+    time_series,
+)
 from data.schema import SYNTHETIC_SOURCE
 from data.store import Store
 from geo.boundaries import ATTRIBUTION, provinces_geojson_copy
@@ -42,7 +50,7 @@ COLUMN_MEANINGS: dict[str, str] = {
     "province_name_km": "Province name in Khmer",
     "value": "The indicator over the selected window, aggregated by the catalog's rules; empty = no data",
     "rate_100k": "value per 100,000 people (2019 census population); empty when not meaningful",
-    "rank": "Rank among the provinces in the table, 1 = highest value; empty = no data",
+    "rank": "Rank among all 25 provinces, 1 = highest value; empty = no data",
     "population": "2019 census population of the province",
     "numerator": "Ratio indicators: the numerator over the window",
     "denominator": "Ratio indicators: the denominator over the window",
@@ -52,6 +60,17 @@ COLUMN_MEANINGS: dict[str, str] = {
     "province_name": "Name of the series' province, or Cambodia for the national total",
     "share": "Share of the shown total (0–1)",
     "notice": "Present when the figures are synthetic demonstration data",
+    "indicator": "Catalog id of the indicator in this table",
+    "origin_code": "Flows: province code where migrants left from",
+    "origin_name": "Flows: province name where migrants left from",
+    "destination_code": "Flows: ISO alpha-3 destination country, or a province code for internal moves",
+    "destination_name": "Flows: destination name",
+    "exploitation_type": "Form of exploitation (catalog vocabulary)",
+    "coverage": "Households supported / households at risk × 100 over the window",
+    "households_supported": "Households supported over the window",
+    "households_at_risk": "Households at risk (latest assessment in the window)",
+    "victims_identified": "Victims identified over the window",
+    "migrants_departed": "Migrants departed over the window",
 }
 
 
@@ -99,7 +118,10 @@ def view_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
     """
     ind = get_indicator(state.indicator)
     filters = state.filters()
-    totals = province_totals(store, filters)
+    # Ranks are among all 25 provinces, as on screen; the table keeps the selected ones.
+    totals = province_totals(store, state.filters(provinces=()))
+    if state.provinces:
+        totals = totals[totals["province"].isin(state.provinces)].reset_index(drop=True)
     provinces = pd.DataFrame(
         {
             "province_code": totals["province"],
@@ -141,7 +163,38 @@ def view_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
         if ind.is_ratio:
             table = table.drop(columns="share")  # shares of a ratio add up to nothing
         tables["breakdown"] = table
+    tables.update(_panel_tables(store, state))
     return tables
+
+
+def _panel_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
+    """The extra tables the active theme view shows (flows, exploitation mix, coverage)."""
+    from dashboard.figures import category_label, select_flows
+
+    if state.view == "migration":
+        f = state.panel_filters("migration")
+        chosen = select_flows(flows(store, f, origin="province", destination="destination"), state.top, state.min_flow)
+        return {"flows": pd.DataFrame({
+            "indicator": f.indicator,
+            "origin_code": chosen["origin"],
+            "origin_name": [province_name(c, "en") for c in chosen["origin"]],
+            "destination_code": chosen["destination"],
+            "destination_name": [category_label("destination", c) for c in chosen["destination"]],
+            "value": chosen["value"].astype("float64"),
+        })}
+    if state.view == "victims":
+        f = state.panel_filters("victims")
+        if "exploitation_type" not in get_indicator(f.indicator).disaggregations:
+            return {}
+        scope = state.provinces or tuple(target_codes())
+        mix = province_mix(store, f.with_(provinces=scope), "exploitation_type")
+        mix.insert(1, "province_name", [province_name(c, "en") for c in mix["province"]])
+        return {"exploitation_by_province": mix.assign(indicator=f.indicator)}
+    if state.view == "livelihood":
+        table = coverage_table(store, livelihood_codes(), state.start, state.end)
+        table.insert(1, "province_name", [province_name(c, "en") for c in table["province"]])
+        return {"coverage": table}
+    return {}
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -278,6 +331,9 @@ def export_xlsx(store: Store, state: ViewState) -> tuple[str, bytes, str]:
     }
     if "breakdown" in tables:
         sheets["breakdown"] = tables["breakdown"]
+    for name in ("flows", "exploitation_by_province", "coverage"):
+        if name in tables:
+            sheets[name] = tables[name]
     columns = list(dict.fromkeys(c for name, t in sheets.items() for c in t.columns if c != state.by))
     sheets["filters"] = _filters_sheet(store, state)
     sheets["dictionary"] = _dictionary_sheet(state, columns)

@@ -23,7 +23,7 @@ VIEW_DEFAULT_INDICATOR = {
     "overview": "victims_identified",
     "migration": "migrants_departed",
     "victims": "victims_identified",
-    "livelihood": "households_supported",
+    "livelihood": "livelihood_coverage",
     "about": "victims_identified",
 }
 MEASURES = ("count", "rate")
@@ -68,6 +68,19 @@ class ViewState:
             granularity=self.granularity,  # type: ignore[arg-type]
             where=self.where,
         )
+
+    def panel_filters(self, panel: str) -> Filters:
+        """Filters of a theme panel: the state's indicator when it suits the panel, else the panel's default.
+
+        ``migration`` panels need a ``destination`` breakdown (default ``migrants_departed``); ``victims``
+        panels a victims indicator (default ``victims_identified``). Disaggregation filters the chosen
+        indicator does not allow are dropped.
+        """
+        ind = get_indicator(self.indicator)
+        suits = {"migration": "destination" in ind.disaggregations, "victims": ind.theme == "victims"}[panel]
+        chosen = ind if suits else get_indicator(VIEW_DEFAULT_INDICATOR[panel])
+        where = tuple((d, v) for d, v in self.where if d in chosen.disaggregations)
+        return self.filters().with_(indicator=chosen.id, where=where)
 
     def with_(self, **changes: object) -> ViewState:
         """A copy with ``changes``."""

@@ -326,3 +326,30 @@ def period_range(store: Store, indicator: str | None = None) -> tuple[dt.date | 
     if pd.isna(first):
         return None, None
     return first.date(), last.date()
+
+
+COVERAGE_COLUMNS = ("livelihood_coverage", "households_supported", "households_at_risk", "victims_identified", "migrants_departed")
+
+
+def coverage_table(store: Store, provinces: Sequence[str], start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+    """Livelihood coverage against need and risk, one row per province.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``province, coverage`` (households supported / households at risk × 100), then
+        ``households_supported, households_at_risk, victims_identified, migrants_departed`` over the
+        window (NaN = no data).
+    """
+    frame = pd.DataFrame({"province": list(provinces)})
+    for ind_id in COVERAGE_COLUMNS:
+        totals = province_totals(store, Filters(ind_id, provinces=tuple(provinces), start=start, end=end))
+        frame = frame.merge(totals[["province", "value"]].rename(columns={"value": ind_id}), on="province", how="left")
+    return frame.rename(columns={"livelihood_coverage": "coverage"})
+
+
+def province_mix(store: Store, filters: Filters, dim: str) -> pd.DataFrame:
+    """Per province, the categories of ``dim`` with their values, largest first (empty category left out)."""
+    frame = aggregate(store, filters, ["province", dim])
+    frame = frame[(frame[dim] != "") & (frame["province"] != NATIONAL)]
+    return frame.sort_values(["province", "value", dim], ascending=[True, False, True]).reset_index(drop=True)

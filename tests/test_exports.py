@@ -23,7 +23,8 @@ from dashboard.exports import (
     neutralise,
     view_tables,
 )
-from dashboard.state import ViewState, parse_state
+from dashboard.state import ViewState, parse_search, parse_state
+from data.gazetteer import target_codes
 from data.maintenance import ensure_reference, load_demo
 from data.queries import breakdown, province_totals, time_series
 from data.store import Store, open_store
@@ -295,3 +296,25 @@ def test_default_state_exports_without_window(demo_store: Store) -> None:
     filename, data, _ = export_csv(demo_store, ViewState())
     assert filename.startswith("ctip-victims_identified-") and "all" not in filename
     assert len(data) > 100
+
+
+def test_each_view_exports_the_tables_behind_its_answers(demo_store: Store) -> None:
+    from data.queries import coverage_table
+
+    migration = parse_search("?view=migration&indicator=migrants_departed&provinces=14&start=2024-01&end=2024-12")
+    flows = view_tables(demo_store, migration)["flows"]
+    assert flows.iloc[0][["origin_name", "destination_name"]].tolist() == ["Prey Veng", "Thailand"]
+    assert set(flows["origin_code"]) == {"14"}
+
+    victims = parse_search("?view=victims&indicator=victims_identified&start=2024-01&end=2024-12")
+    mix = view_tables(demo_store, victims)["exploitation_by_province"]
+    assert set(mix["province"]) <= set(target_codes())
+    provinces = view_tables(demo_store, victims)["provinces"].set_index("province_code")
+    assert mix.groupby("province")["value"].sum().to_dict() == provinces.loc[mix["province"].unique(), "value"].to_dict()
+
+    livelihood = parse_search("?view=livelihood&start=2025-10&end=2026-09")
+    coverage = view_tables(demo_store, livelihood)["coverage"]
+    assert coverage["coverage"].tolist() == coverage_table(demo_store, coverage["province"].tolist(),
+                                                           livelihood.start, livelihood.end)["coverage"].tolist()
+    sheets = xlsx_sheets(export_xlsx(demo_store, livelihood)[1])
+    assert "coverage" in sheets
