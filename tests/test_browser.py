@@ -147,3 +147,19 @@ def test_csv_download_has_the_totals_on_screen(dash_duo, app):
     assert sum(float(r["value"]) for r in rows) == on_screen
     assert all("Synthetic" in r["notice"] or "SYNTHETIC" in r["notice"] for r in rows)
     assert dash_duo.get_logs() == []
+
+
+def test_filters_work_from_the_keyboard(dash_duo, app):
+    from selenium.webdriver.common.keys import Keys
+
+    _start(dash_duo, app)
+    actions = ActionChains(dash_duo.driver)
+    for _ in range(2):  # skip link, then the indicator dropdown
+        actions.send_keys(Keys.TAB)
+    actions.perform()
+    assert _js(dash_duo, "return document.activeElement.id;") == ids.INDICATOR
+    ActionChains(dash_duo.driver).send_keys(Keys.ENTER).perform()
+    _wait_for(dash_duo, lambda: dash_duo.find_element(f"#{ids.INDICATOR}").get_attribute("aria-expanded") == "true", message="open")
+    ActionChains(dash_duo.driver).send_keys(Keys.ARROW_DOWN).send_keys(Keys.ENTER).perform()
+    _wait_for(dash_duo, lambda: "indicator=victims_referred" in _search(dash_duo), message="keyboard choice in URL")
+    assert dash_duo.get_logs() == []
