@@ -31,7 +31,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Build settings from ``env`` (default: ``os.environ``)."""
         env = dict(os.environ if env is None else env)
-        default_db = f"duckdb:///{ROOT / 'var' / 'ctip.duckdb'}"
+        default_db = f"duckdb://{ROOT / 'var' / 'ctip.duckdb'}"  # ROOT is absolute: duckdb:///abs/path
         return cls(
             database_url=env.get("CTIP_DATABASE_URL") or default_db,
             host=env.get("CTIP_HOST", "127.0.0.1"),
