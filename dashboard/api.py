@@ -1,4 +1,4 @@
-"""The JSON/CSV API beside the dashboard: health, catalog, shipped boundary layers and observations.
+"""The JSON/CSV API beside the dashboard: health, catalog, boundary layers, observations, risk index.
 
 ``register_api(server, get_store)`` adds one Blueprint to the Flask server under Dash. Filter parameters
 are decoded by :func:`dashboard.state.parse_state`, the parser the dashboard's URLs use, and rows come
@@ -9,6 +9,7 @@ the screen give the same numbers. A bad parameter is a 400 naming it, never a 50
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import hashlib
 import importlib.metadata
@@ -31,7 +32,19 @@ from data.catalog import indicator as get_indicator
 from data.gazetteer import PROVINCE_CODES, province_name
 from data.maintenance import has_demo
 from data.queries import QueryError, aggregate
-from data.schema import ALLOWED_VALUES, DIMENSIONS, GRANULARITIES, NATIONAL
+from data.risk import AGGREGATIONS as RISK_AGGREGATIONS
+from data.risk import (
+    DIMENSION_KEYS,
+    MAX_MONTHS,
+    default_period_end,
+    load_risk_config,
+    methodology,
+    parse_weights,
+    resolve_dimension_weights,
+    resolve_indicator_weights,
+    risk_table,
+)
+from data.schema import ALLOWED_VALUES, DIMENSIONS, GRANULARITIES, NATIONAL, SYNTHETIC_SOURCE
 from data.store import Store
 from geo.boundaries import ATTRIBUTION, SHIPPED_DIR, context_geojson, provinces_geojson
 
@@ -97,6 +110,22 @@ def register_api(server: flask.Flask, get_store: Callable[[], Store]) -> None:
         except Exception:  # noqa: BLE001 — never leak a stack trace to a client
             server.logger.exception("observations request failed: %s", flask.request.query_string[:500])
             return _json({"error": "internal error; the server log has the details"}, 500)
+
+    @bp.get(f"{API_PREFIX}/risk")
+    def api_risk() -> flask.Response:
+        """Query parameters -> risk_table (index, dimensions, rank range) -> JSON or CSV rows."""
+        try:
+            return _risk(get_store(), flask.request.args.to_dict(flat=False))
+        except StateError as exc:
+            return _bad_request(str(exc), exc.param)
+        except Exception:  # noqa: BLE001 — never leak a stack trace to a client
+            server.logger.exception("risk request failed: %s", flask.request.query_string[:500])
+            return _json({"error": "internal error; the server log has the details"}, 500)
+
+    @bp.get(f"{API_PREFIX}/risk/methodology")
+    def api_risk_methodology() -> flask.Response:
+        """Risk configuration -> methodology (the same dict the Methodology page renders)."""
+        return _json(methodology(load_risk_config()))
 
     @bp.get(f"{API_PREFIX}/openapi.json")
     def api_openapi() -> flask.Response:
@@ -203,6 +232,137 @@ def _guess_parameter(message: str) -> str:
     if "granularity" in message:
         return "granularity"
     return "indicator"
+
+
+# -- risk index -------------------------------------------------------------------------------------
+RISK_PARAMS = ("period_end", "months", "weights", "iweights", "aggregation", "format")
+RISK_ROW_COLUMNS = ("province_code", "province_name", "score", "class", "rank", "rank_p05", "rank_p95",
+                    *DIMENSION_KEYS, "reliability")
+_RISK_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_RISK_MONTHS = re.compile(r"^\d{1,3}$")
+
+
+def _risk_params(store: Store, params: dict[str, list[str]]) -> dict[str, Any]:
+    """Validate the /risk query parameters; a bad one raises StateError naming it."""
+    for name, values in params.items():
+        if name not in RISK_PARAMS:
+            raise StateError(name, f"unknown parameter; expected {', '.join(RISK_PARAMS)}")
+        if len(values) > 1:
+            raise StateError(name, "given more than once")
+    given = {name: values[0].strip() for name, values in params.items() if values and values[0].strip()}
+    config = load_risk_config()
+    fmt = given.get("format", "json")
+    if fmt not in FORMATS:
+        raise StateError("format", f"{fmt!r}; use json or csv")
+    aggregation = given.get("aggregation", config.aggregation)
+    if aggregation not in RISK_AGGREGATIONS:
+        raise StateError("aggregation", f"{aggregation!r}; use {' or '.join(RISK_AGGREGATIONS)}")
+    months = config.default_months
+    if "months" in given:
+        if not _RISK_MONTHS.match(given["months"]) or not 1 <= int(given["months"]) <= MAX_MONTHS:
+            raise StateError("months", f"{given['months']!r}; use a whole number 1–{MAX_MONTHS}")
+        months = int(given["months"])
+    if "period_end" in given:
+        match = _RISK_MONTH.match(given["period_end"])
+        if not match or not 1900 <= int(match.group(1)) <= 2200:
+            raise StateError("period_end", f"{given['period_end']!r}; use a month YYYY-MM")
+        period_end = dt.date(int(match.group(1)), int(match.group(2)), 1)
+    else:
+        period_end = default_period_end(store, config) or dt.date.today().replace(day=1)
+    try:
+        weights = resolve_dimension_weights(config, parse_weights(given.get("weights")))
+    except ValueError as exc:
+        raise StateError("weights", str(exc)) from None
+    try:
+        iweights = resolve_indicator_weights(config, parse_weights(given.get("iweights")), weights)
+    except ValueError as exc:
+        raise StateError("iweights", str(exc)) from None
+    return {"format": fmt, "aggregation": aggregation, "months": months, "period_end": period_end,
+            "weights": weights, "iweights": iweights}
+
+
+def _risk_synthetic(store: Store) -> bool:
+    """Whether any synthetic row is loaded for an indicator the index reads (or a ratio's parts)."""
+    ids: list[str] = []
+    for src in load_risk_config().source_ids:
+        ind = get_indicator(src)
+        ids += [ind.numerator, ind.denominator] if ind.is_ratio else [src]  # type: ignore[list-item]
+    if not ids:
+        return False
+    marks = ", ".join("?" for _ in ids)
+    found = store.scalar(
+        f"SELECT 1 FROM observations WHERE source = ? AND indicator IN ({marks}) LIMIT 1",
+        [SYNTHETIC_SOURCE, *ids],
+    )
+    return found is not None
+
+
+def risk_rows(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """risk_table scores -> API rows (``NaN`` -> ``None``), highest risk first."""
+    rows = []
+    for rec in scores.to_dict("records"):
+        row: dict[str, Any] = {
+            "province_code": rec["province"],
+            "province_name": province_name(rec["province"], "en"),
+            "score": _number(rec["score"]),
+            "class": rec["class"] if isinstance(rec["class"], str) else None,
+        }
+        for col in ("rank", "rank_p05", "rank_p95"):
+            row[col] = None if pd.isna(rec[col]) else int(rec[col])
+        for dim in DIMENSION_KEYS:
+            row[dim] = _number(rec[dim])
+        row["reliability"] = rec["reliability"]
+        rows.append(row)
+    return rows
+
+
+def _risk(store: Store, params: dict[str, list[str]]) -> flask.Response:
+    opts = _risk_params(store, params)
+    scores, components = risk_table(
+        store, period_end=opts["period_end"], months=opts["months"], dimension_weights=opts["weights"],
+        indicator_weights=opts["iweights"], aggregation=opts["aggregation"],
+    )
+    start, end = scores.attrs["period_start"], scores.attrs["period_end"]
+    rows = risk_rows(scores)
+    synthetic = _risk_synthetic(store)
+    notice = SYNTHETIC_NOTICE if synthetic else None
+    if opts["format"] == "csv":
+        response = flask.Response(_risk_csv(rows, components, notice), mimetype="text/csv")
+        name = f"ctip-risk-{start:%Y-%m}-{end:%Y-%m}.csv"
+        response.headers["Content-Disposition"] = f"attachment; filename={name}"
+        return response
+    return _json(
+        {
+            "period": {"start": f"{start:%Y-%m}", "end": f"{end:%Y-%m}", "months": scores.attrs["months"]},
+            "aggregation": scores.attrs["aggregation"],
+            "weights": scores.attrs["dimension_weights"],
+            "indicator_weights": scores.attrs["indicator_weights"],
+            "methodology_url": f"{API_PREFIX}/risk/methodology",
+            "synthetic": synthetic,
+            "notice": notice,
+            "rows": rows,
+        }
+    )
+
+
+def _risk_csv(rows: list[dict[str, Any]], components: pd.DataFrame, notice: str | None) -> str:
+    keys = list(load_risk_config().indicator_keys)
+    by_cell = {(p, k): (raw, norm) for p, k, raw, norm in components[["province", "key", "raw", "normalised"]]
+               .itertuples(index=False)}
+    header = [*RISK_ROW_COLUMNS, *(f"{k}_{part}" for k in keys for part in ("raw", "normalised"))]
+    if notice:
+        header.append("notice")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        cells = [neutralise_text(row[c]) for c in RISK_ROW_COLUMNS]
+        for key in keys:
+            raw, norm = by_cell.get((row["province_code"], key), (None, None))
+            cells += [_number(raw), _number(norm)]
+        cells = ["" if c is None else c for c in cells]
+        writer.writerow([*cells, *([notice] if notice else [])])
+    return out.getvalue()
 
 
 # -- responses --------------------------------------------------------------------------------------
@@ -389,6 +549,62 @@ def openapi_document() -> dict[str, Any]:
         },
         "additionalProperties": {"type": "string", "description": "The `by` disaggregation, when given"},
     }
+    risk_config = load_risk_config()
+    risk_keys = list(risk_config.indicator_keys)
+    weight_item = r"[0-9]+(\.[0-9]+)?"
+
+    def weights_pattern(keys: list[str]) -> str:
+        item = f"({'|'.join(keys)}):{weight_item}"
+        return f"^{item}(,{item})*$"
+
+    risk_params = [
+        param("period_end", month, "Last month of the period, YYYY-MM (default: last month with data)"),
+        param(
+            "months",
+            {"type": "integer", "minimum": 1, "maximum": MAX_MONTHS, "default": risk_config.default_months},
+            "Length of the period in months, ending with period_end",
+        ),
+        param(
+            "weights",
+            {
+                "type": "string",
+                "pattern": weights_pattern(list(DIMENSION_KEYS)),
+                "examples": [",".join(f"{k}:{v:g}" for k, v in risk_config.dimension_weights().items())],
+            },
+            "Dimension weights key:weight (>= 0, not all 0); dimensions left out keep their default",
+        ),
+        param(
+            "iweights",
+            {
+                "type": "string",
+                "pattern": weights_pattern(risk_keys),
+            },
+            "Indicator weights key:weight (keys in /api/v1/risk/methodology); others keep their default",
+        ),
+        param(
+            "aggregation",
+            {"type": "string", "enum": list(RISK_AGGREGATIONS), "default": risk_config.aggregation},
+            "Rule across the three dimensions",
+        ),
+        param("format", {"type": "string", "enum": list(FORMATS), "default": "json"}, "Response format"),
+    ]
+    number_or_null = {"type": ["number", "null"], "minimum": 0, "maximum": 10}
+    rank_or_null = {"type": ["integer", "null"], "minimum": 1}
+    risk_row_schema = {
+        "type": "object",
+        "required": list(RISK_ROW_COLUMNS),
+        "properties": {
+            "province_code": {"type": "string", "description": "Province code 01–25"},
+            "province_name": {"type": "string"},
+            "score": {**number_or_null, "description": "Risk index 0–10; null = not scored"},
+            "class": {"type": ["string", "null"], "enum": [*(c.key for c in risk_config.classes), None]},
+            "rank": {**rank_or_null, "description": "1 = highest risk; ties share the lowest rank"},
+            "rank_p05": {**rank_or_null, "description": "5th percentile rank under weight uncertainty"},
+            "rank_p95": {**rank_or_null, "description": "95th percentile rank under weight uncertainty"},
+            **{dim: {**number_or_null, "description": f"{dim} score 0–10"} for dim in DIMENSION_KEYS},
+            "reliability": {"type": "string", "enum": ["full", "partial", "insufficient"]},
+        },
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -495,6 +711,38 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            f"{API_PREFIX}/risk": {
+                "get": {
+                    "summary": "CTIP risk index per province (INFORM-style), with dimensions and rank range",
+                    "parameters": risk_params,
+                    "responses": {
+                        "200": {
+                            "description": "Rows highest risk first; CSV adds <key>_raw and <key>_normalised "
+                            "per indicator, and `notice` if synthetic",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Risk"}},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "400": {
+                            "description": "A bad parameter",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    },
+                }
+            },
+            f"{API_PREFIX}/risk/methodology": {
+                "get": {
+                    "summary": "The risk index configuration: indicators, directions, transforms, caps, "
+                    "weights, aggregation, missing-data rule, classes, uncertainty",
+                    "responses": {
+                        "200": {
+                            "description": "Methodology (the Methodology page renders the same document)",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
             f"{API_PREFIX}/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -524,6 +772,29 @@ def openapi_document() -> dict[str, Any]:
                         "demo_loaded": {"type": "boolean"},
                         "version": {"type": "string"},
                         "detail": {"type": "string"},
+                    },
+                },
+                "RiskRow": risk_row_schema,
+                "Risk": {
+                    "type": "object",
+                    "required": ["period", "aggregation", "weights", "indicator_weights", "methodology_url",
+                                 "synthetic", "notice", "rows"],
+                    "properties": {
+                        "period": {
+                            "type": "object",
+                            "properties": {
+                                "start": {"type": "string"},
+                                "end": {"type": "string"},
+                                "months": {"type": "integer"},
+                            },
+                        },
+                        "aggregation": {"type": "string", "enum": list(RISK_AGGREGATIONS)},
+                        "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "indicator_weights": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "methodology_url": {"type": "string"},
+                        "synthetic": {"type": "boolean"},
+                        "notice": {"type": ["string", "null"]},
+                        "rows": {"type": "array", "items": {"$ref": "#/components/schemas/RiskRow"}},
                     },
                 },
                 "Observation": row_schema,

@@ -306,6 +306,8 @@ def test_openapi_lists_routes_and_enums(client: flask.testing.FlaskClient) -> No
         "/api/v1/context.geojson",
         "/api/v1/observations",
         "/api/v1/openapi.json",
+        "/api/v1/risk",
+        "/api/v1/risk/methodology",
     }
     params = {p["name"]: p for p in doc["paths"]["/api/v1/observations"]["get"]["parameters"]}
     assert params["indicator"]["required"] is True
