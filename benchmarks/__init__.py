@@ -1,0 +1,1 @@
+"""Benchmarks (run as scripts; ``benchmarks.bench_app`` is imported by gunicorn)."""
