@@ -31,9 +31,8 @@ def _rate_ok(ind) -> bool:  # noqa: ANN001
 
 def map_args(services, state: ViewState) -> dict:  # noqa: ANN001
     """Arguments of the province map for a state (shared by the full figure and the Patch)."""
-    store = services.store()
     ind = get_indicator(state.indicator)
-    totals = queries.province_totals(store, state.filters(provinces=()))
+    totals = services.cached(queries.province_totals, state.filters(provinces=()))
     measure = state.measure if _rate_ok(ind) else "count"
     return {"totals": totals, "indicator": ind, "measure": measure, "classes": state.classes, "selected": state.provinces,
             "period_label": period_label(services, state)}
@@ -102,17 +101,16 @@ def register(app, services) -> None:  # noqa: ANN001
     def update_series(query):  # noqa: ANN001, ANN202
         """View state -> lines per selected province plus the national (or eight-province) total."""
         state = parse_search(query)
-        store = services.store()
         ind = get_indicator(state.indicator)
         rate = state.measure == "rate" and _rate_ok(ind)
         frames = []
         if state.provinces:
-            frames.append(queries.time_series(store, state.filters(), by_province=True, rate=rate))
+            frames.append(services.cached(queries.time_series, state.filters(), by_province=True, rate=rate))
         if state.provinces and set(state.provinces) == set(target_codes()):
             # The eight target provinces together, next to each of them.
-            frames.append(queries.time_series(store, state.filters(), rate=rate).assign(province="targets"))
+            frames.append(services.cached(queries.time_series, state.filters(), rate=rate).assign(province="targets"))
         else:
-            frames.append(queries.time_series(store, state.filters(provinces=()), rate=rate))
+            frames.append(services.cached(queries.time_series, state.filters(provinces=()), rate=rate))
         series = pd.concat(frames, ignore_index=True)
         if series["value"].notna().sum() == 0:
             return figures.empty_figure(f"No data for {ind.name_en} in {period_label(services, state)}")
@@ -123,7 +121,6 @@ def register(app, services) -> None:  # noqa: ANN001
     def update_kpis(query):  # noqa: ANN001, ANN202
         """View state -> KPI cards (selected indicator + headline indicators) with change vs the previous period."""
         state = parse_search(query)
-        store = services.store()
         synthetic = services.meta()["synthetic"]
         cards = []
         shown = [state.indicator] + [i for i in HEADLINE if i != state.indicator][:3]
@@ -134,7 +131,7 @@ def register(app, services) -> None:  # noqa: ANN001
             if not state.start or not state.end:
                 meta = services.meta()
                 f = f.with_(start=state.start or meta["first"], end=state.end or meta["last"])
-            k = queries.kpi(store, f)
+            k = services.cached(queries.kpi, f)
             scope = "selected provinces" if state.provinces else "all provinces"
             cards.append(kpi_card(f"{ind.name_en} · {scope}", figures.kpi_text(k, ind.unit), synthetic=synthetic))
         return cards
@@ -145,20 +142,19 @@ def register(app, services) -> None:  # noqa: ANN001
         state = parse_search(query)
         if state.view != "overview":
             return no_update, no_update
-        store = services.store()
         ind = get_indicator(state.indicator)
         label = period_label(services, state)
         if state.by:
-            series = queries.time_series(store, state.filters(), by=state.by)
+            series = services.cached(queries.time_series, state.filters(), by=state.by)
             fig = figures.breakdown_figure(series, indicator=ind, by=state.by, granularity=state.granularity,
                                            title=f"{ind.name_en} by {state.by.replace('_', ' ')} · {label}")
         elif ind.disaggregations:
             dim = ind.disaggregations[0]
-            fig = figures.breakdown_bar_figure(queries.breakdown(store, state.filters(), dim), indicator=ind, by=dim,
+            fig = figures.breakdown_bar_figure(services.cached(queries.breakdown, state.filters(), dim), indicator=ind, by=dim,
                                                period_label=label)
         else:
             fig = figures.empty_figure(f"{ind.name_en} has no disaggregation; choose 'Break down by' for another indicator")
-        totals = queries.province_totals(store, state.filters(provinces=()))
+        totals = services.cached(queries.province_totals, state.filters(provinces=()))
         if state.provinces:
             totals = totals[totals["province"].isin(state.provinces)]
         table = rank_table(totals, ind, caption=f"Provinces ranked by {ind.name_en}, {label} (rank among all 25)")
@@ -173,11 +169,10 @@ def register(app, services) -> None:  # noqa: ANN001
         state = parse_search(query)
         if state.view != "migration":
             return (no_update,) * 5
-        store = services.store()
         f = state.panel_filters("migration")
         ind = get_indicator(f.indicator)
         label = period_label(services, state)
-        flows = queries.flows(store, f, origin="province", destination="destination")
+        flows = services.cached(queries.flows, f, origin="province", destination="destination")
         flow_map = figures.flow_map_figure(flows, indicator=ind, top=state.top, min_flow=state.min_flow, period_label=label,
                                            title=f"{ind.name_en}: origin province → destination · {label}")
         sankey = figures.sankey_figure(flows, indicator=ind, top=state.top, min_flow=state.min_flow,
@@ -187,9 +182,9 @@ def register(app, services) -> None:  # noqa: ANN001
             table.assign(value=table["value"].map(lambda v: f"{v:,.0f}"), share=table["share"].map(lambda s: f"{s:.1%}"))
             .rename(columns={"origin": "From", "destination": "To", "value": ind.name_en, "share": "Share of all"}),
             bordered=True, size="sm", hover=True, className="ctip-table") if not table.empty else html.P("No flows for this selection.")
-        dest = figures.breakdown_bar_figure(queries.breakdown(store, f, "destination"), indicator=ind, by="destination",
+        dest = figures.breakdown_bar_figure(services.cached(queries.breakdown, f, "destination"), indicator=ind, by="destination",
                                             period_label=label)
-        chan = (figures.breakdown_bar_figure(queries.breakdown(store, f, "channel"), indicator=ind, by="channel", period_label=label)
+        chan = (figures.breakdown_bar_figure(services.cached(queries.breakdown, f, "channel"), indicator=ind, by="channel", period_label=label)
                 if "channel" in ind.disaggregations else figures.empty_figure(f"{ind.name_en} has no channel breakdown"))
         return flow_map, sankey, table_el, dest, chan
 
@@ -202,7 +197,6 @@ def register(app, services) -> None:  # noqa: ANN001
         state = parse_search(query)
         if state.view != "victims":
             return (no_update,) * 5
-        store = services.store()
         f = state.panel_filters("victims")
         ind = get_indicator(f.indicator)
         label = period_label(services, state)
@@ -211,12 +205,12 @@ def register(app, services) -> None:  # noqa: ANN001
         def bar(dim: str):  # noqa: ANN202
             if dim not in dims:
                 return figures.empty_figure(f"{ind.name_en} is not broken down by {dim.replace('_', ' ')}")
-            return figures.breakdown_bar_figure(queries.breakdown(store, f, dim), indicator=ind, by=dim, period_label=label)
+            return figures.breakdown_bar_figure(services.cached(queries.breakdown, f, dim), indicator=ind, by=dim, period_label=label)
 
         by_type = bar("exploitation_type")
         by_nat = bar("nationality")
         if "sex" in dims and "age_group" in dims:
-            sex_age = queries.aggregate(store, f, ["sex", "age_group"])
+            sex_age = services.cached(queries.aggregate, f, ["sex", "age_group"])
             sex_age["group"] = sex_age["sex"].map(lambda s: figures.category_label("sex", s)) + " · " + \
                 sex_age["age_group"].map(lambda a: figures.category_label("age_group", a))
             frame = sex_age.rename(columns={"group": "sex_age"})[["sex_age", "value"]].groupby("sex_age", as_index=False).sum()
@@ -228,18 +222,18 @@ def register(app, services) -> None:  # noqa: ANN001
             sex_age_fig = bar("sex")
         # Target provinces (or the selection) ranked, with their most frequent exploitation type.
         scope = state.provinces or tuple(target_codes())
-        totals = queries.province_totals(store, f.with_(provinces=()))
+        totals = services.cached(queries.province_totals, f.with_(provinces=()))
         totals = totals[totals["province"].isin(scope)]
         extra = None
         if "exploitation_type" in dims:
-            top = queries.province_mix(store, f.with_(provinces=scope), "exploitation_type").groupby("province").head(1)
+            top = services.cached(queries.province_mix, f.with_(provinces=scope), "exploitation_type").groupby("province").head(1)
             extra = {r.province: f"{figures.category_label('exploitation_type', r.exploitation_type)} ({r.value:,.0f})"
                      for r in top.itertuples()}
         which = "selected provinces" if state.provinces else "the eight CTIP target provinces"
         table = rank_table(totals, ind, caption=f"{ind.name_en} in {which}, {label}", extra=extra)
         if {"nationality", "exploitation_type"} <= set(dims):
             ff = f.with_(where=tuple({**dict(f.where), "exploitation_type": ("forced_criminality",)}.items()))
-            flows = queries.flows(store, ff, origin="nationality", destination="province")
+            flows = services.cached(queries.flows, ff, origin="nationality", destination="province")
             flows = flows[flows["origin"] != "KHM"]
             flow_map = figures.flow_map_figure(flows, indicator=ind, origin_kind="nationality", dest_kind="province", top=state.top,
                                                min_flow=state.min_flow, period_label=label,
@@ -257,11 +251,10 @@ def register(app, services) -> None:  # noqa: ANN001
         state = parse_search(query)
         if state.view != "livelihood":
             return no_update, no_update, no_update
-        store = services.store()
         label = period_label(services, state)
         codes = tuple(livelihood_codes())
         base = Filters("households_supported", provinces=codes, start=state.start, end=state.end)
-        frame = queries.coverage_table(store, codes, state.start, state.end)
+        frame = services.cached(queries.coverage_table, codes, state.start, state.end)
         coverage = figures.coverage_figure(frame, period_label=label,
                                            title=f"Grant coverage vs risk, livelihood provinces · {label}")
         synthetic = services.meta()["synthetic"]
@@ -271,9 +264,9 @@ def register(app, services) -> None:  # noqa: ANN001
         for ind_id in ("households_supported", "pct_female_household_reps", "household_members_trained", "livelihood_grants"):
             ind = get_indicator(ind_id)
             cards.append(kpi_card(f"{ind.name_en} · livelihood provinces",
-                                  figures.kpi_text(queries.kpi(store, kpi_filters.with_(indicator=ind_id)), ind.unit), synthetic=synthetic))
+                                  figures.kpi_text(services.cached(queries.kpi, kpi_filters.with_(indicator=ind_id)), ind.unit), synthetic=synthetic))
         trained = get_indicator("household_members_trained")
-        series = queries.time_series(store, base.with_(indicator="household_members_trained", granularity=state.granularity), by="topic")
+        series = services.cached(queries.time_series, base.with_(indicator="household_members_trained", granularity=state.granularity), by="topic")
         trained_fig = figures.breakdown_figure(series, indicator=trained, by="topic", granularity=state.granularity,
                                                title=f"Household members trained by topic · {label}")
         return coverage, cards, trained_fig

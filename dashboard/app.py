@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,14 +53,56 @@ class Services:
                     self._store = store
         return self._store
 
+    version_ttl: float = 2.0
+    cache_size: int = 512
+    _version: tuple[float, str] = field(default=(0.0, ""), repr=False)
+    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
     def data_version(self) -> str:
-        """Changes whenever a batch is written or removed (cache key of metadata)."""
-        row = self.store().query("SELECT COUNT(*) AS n, MAX(batch_id) AS last FROM batches")
-        return f"{int(row['n'].iloc[0])}:{row['last'].iloc[0]}"
+        """Changes whenever a batch is written or removed; re-read at most every ``version_ttl`` seconds
+        (another process, e.g. ``ctip import`` on PostgreSQL, may write at any time)."""
+        checked, version = self._version
+        now = time.monotonic()
+        if now - checked > self.version_ttl or not version:
+            version = str(self.store().scalar("SELECT COUNT(*) || ':' || COALESCE(MAX(batch_id), '') FROM batches"))
+            self._version = (now, version)
+        return version
+
+    def cached(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(store, *args, **kwargs)``, memoised per data version (queries are pure functions of the
+        store's contents and their arguments). Frames come back as copies, so callers may change them."""
+        key = (fn.__module__, fn.__qualname__, _freeze(args), _freeze(kwargs), self.data_version())
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+        if hit is None:
+            hit = fn(self.store(), *args, **kwargs)
+            with self._lock:
+                self._cache[key] = hit
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return _copy(hit)
 
     def meta(self) -> dict:
         """Coverage, last import, demo flag (cached per data version)."""
         return _meta(self, self.data_version())
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, pd.DataFrame):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    return value
 
 
 @lru_cache(maxsize=4)
@@ -120,7 +166,14 @@ def layout_options(services: Services):  # noqa: ANN201 - layouts.main.LayoutOpt
          else "Partner imports (see each indicator's source)", "—"),
         ("Fonts and styles", "Noto Sans Khmer (SIL OFL 1.1), Bootstrap 5.3 (MIT), served by the app", "OFL / MIT"),
     ]
+    from data.risk import load_risk_config, methodology
+
+    config = load_risk_config()
     return LayoutOptions(
+        risk_dimensions=[{"key": d.key, "label": d.label_en, "weight": d.weight} for d in config.dimensions],
+        risk_indicators=[{"key": i.key, "label": i.label_en, "dimension": i.dimension, "weight": i.weight}
+                         for i in config.indicators],
+        risk_methodology=methodology(config),
         indicator_options=ind_options,
         province_options=prov_options,
         month_options=months,

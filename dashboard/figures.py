@@ -257,6 +257,14 @@ def _indicator(ind: Indicator | str) -> Indicator:
     return ind if isinstance(ind, Indicator) else get_indicator(ind)
 
 
+def _float_or_nan(value: object) -> float:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+    return out
+
+
 def _isnan(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
@@ -519,31 +527,34 @@ def _choropleth_values(
         raise ValueError(f"classes must be 'continuous' or 'quantile', not {classes!r}")
     rate = measure == "rate"
     column = "rate_100k" if rate else "value"
-    frame = totals.drop_duplicates("province").set_index("province")
-    m = pd.to_numeric(frame[column], errors="coerce").astype("float64").reindex(list(PROVINCE_CODES))
-    value = pd.to_numeric(frame["value"], errors="coerce").astype("float64").reindex(list(PROVINCE_CODES))
-    rates = (
-        pd.to_numeric(frame["rate_100k"], errors="coerce").astype("float64").reindex(list(PROVINCE_CODES))
-        if "rate_100k" in frame
-        else pd.Series(np.nan, index=list(PROVINCE_CODES))
-    )
-    has_parts = ind.is_ratio and {"numerator", "denominator"} <= set(frame.columns)
-    ranks = m.rank(method="min", ascending=False)
-    n_ranked = int(m.notna().sum())
+    # Plain dicts over the 25 provinces: pandas indexing per province costs more than the map itself.
+    codes = [str(c) for c in totals["province"].tolist()] if "province" in totals else []
+    first = {c: i for i, c in reversed(list(enumerate(codes)))}  # first row per province
+
+    def col(name: str) -> dict[str, float]:
+        values = totals[name].tolist() if name in totals else [None] * len(codes)
+        return {c: _float_or_nan(values[first[c]]) if c in first else float("nan") for c in PROVINCE_CODES}
+
+    m, value_d, rates_d = col(column), col("value"), col("rate_100k")
+    has_parts = ind.is_ratio and {"numerator", "denominator"} <= set(totals.columns)
+    nums, dens = (col("numerator"), col("denominator")) if has_parts else ({}, {})
+    ranked = [v for v in m.values() if not _isnan(v)]
+    ranks_d = {c: (np.nan if _isnan(v) else 1 + sum(1 for o in ranked if o > v)) for c, v in m.items()}
+    n_ranked = len(ranked)
     show_rate = ind.per_100k and not ind.is_ratio
 
     # Short strings (units live in the hovertemplate): the customdata is most of the Patch.
     decimals = 1 if ind.unit == "percent" or ind.aggregation != "sum" else None
     customdata: list[list[str]] = []
     for code in PROVINCE_CODES:
-        v = value[code]
+        v = value_d[code]
         text = "no data" if _isnan(v) else _num(float(v), 0 if ind.unit == "USD" else decimals)
         if has_parts and not _isnan(v):
-            num, den = frame.at[code, "numerator"], frame.at[code, "denominator"]
+            num, den = nums.get(code, np.nan), dens.get(code, np.nan)
             if not (_isnan(num) or _isnan(den)):
                 text += f" ({_num(float(num))} of {_num(float(den))})"
-        rate_text = ("no data" if _isnan(rates[code]) else _num(float(rates[code]), 1)) if show_rate else ""
-        rank = "no data" if _isnan(ranks[code]) else f"{int(ranks[code])} of {n_ranked}"
+        rate_text = ("no data" if _isnan(rates_d[code]) else _num(float(rates_d[code]), 1)) if show_rate else ""
+        rank = "no data" if _isnan(ranks_d[code]) else f"{int(ranks_d[code])} of {n_ranked}"
         customdata.append([text, rate_text, rank])
 
     unit = "US$" if ind.unit == "USD" else _measure_caption(ind, "count")
@@ -552,8 +563,8 @@ def _choropleth_values(
         hovertemplate += "<br>Rate per 100,000: %{customdata[1]}"
     hovertemplate += f"<br>Rank by {'rate' if rate else 'value'}: " + "%{customdata[2]}<extra></extra>"
 
-    nonzero = m[m.notna() & (m != 0)]
-    zeros = m[m == 0]
+    nonzero = pd.Series({c: v for c, v in m.items() if not _isnan(v) and v != 0}, dtype="float64")
+    zeros = pd.Series({c: v for c, v in m.items() if v == 0}, dtype="float64")
     caption = _colorbar_caption(ind, measure)
     colorbar: dict[str, Any] = {
         "title": {"text": caption, "side": "top"},
@@ -1618,3 +1629,70 @@ def kpi_text(kpi: Kpi, unit: str) -> dict[str, Any]:
     detail = f" ({out['pct']})" if out["pct"] else ""
     out["text"] = f"{out['arrow']} {out['change']}{detail} {comparison}"
     return out
+
+
+#: Five risk classes, very low → very high (ColorBrewer YlOrRd, readable for colour-blind viewers).
+RISK_CLASS_COLOURS: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+
+
+def risk_choropleth(
+    scores: pd.DataFrame,
+    *,
+    class_keys: Sequence[str],
+    class_labels: Sequence[str],
+    selected: Sequence[str] = (),
+    title: str = "CTIP risk index",
+    subtitle: str = "",
+) -> go.Figure:
+    """Province map of the risk index in its five classes (geometry by URL).
+
+    Parameters
+    ----------
+    scores
+        ``province, score, class, rank, rank_p05, rank_p95, hazard, vulnerability, coping,
+        reliability`` (one row per province; ``score`` NaN = not scored).
+    class_keys, class_labels
+        The configured classes in order (very low … very high) and their display names.
+    selected
+        Province codes drawn with the selection outline (the drill-down province).
+    """
+    frame = scores.set_index("province").reindex(list(PROVINCE_CODES))
+    index = {key: i for i, key in enumerate(class_keys)}
+    scored = frame[frame["score"].notna()]
+    n = len(class_keys)
+    scale = []
+    for i, colour in enumerate(RISK_CLASS_COLOURS[:n]):
+        scale += [[i / n, colour], [(i + 1) / n, colour]]
+    names = {c: get_province(c) for c in PROVINCE_CODES}
+
+    def hover(code: str) -> str:
+        r = frame.loc[code]
+        head = f"<b>{names[code].name_en}</b> · {names[code].name_km}"
+        if pd.isna(r["score"]):
+            return f"{head}<br>Not scored ({r['reliability']}: a dimension lacks data)"
+        dims = " · ".join(f"{d.title()} {r[d]:.1f}" if not pd.isna(r[d]) else f"{d.title()} –"
+                          for d in ("hazard", "vulnerability", "coping"))
+        return (f"{head}<br>Risk {r['score']:.2f} / 10 · {class_labels[index[r['class']]]}<br>Rank {int(r['rank'])} "
+                f"(range {int(r['rank_p05'])}–{int(r['rank_p95'])} under weight uncertainty)<br>{dims}<br>"
+                f"Reliability: {r['reliability']}")
+
+    targets = list(target_codes())
+    chosen = [c for c in selected if c in PROVINCE_CODES]
+    fig = go.Figure([
+        _context_trace(),
+        _province_trace(1, {}, locations=list(PROVINCE_CODES), z=[0.0] * 25, colorscale=_flat_scale(NO_DATA_COLOUR),
+                        showscale=False, name="Not scored", showlegend=False, text=[hover(c) for c in PROVINCE_CODES],
+                        hovertemplate="%{text}<extra></extra>", marker={"line": {"color": "#ffffff", "width": 0.8}}),
+        _province_trace(2, {}, locations=list(scored.index), z=[float(index[c]) + 0.5 for c in scored["class"]], zmin=0, zmax=n,
+                        colorscale=scale, hoverinfo="skip", name="Risk class",
+                        colorbar={"title": {"text": "Risk class"}, "tickvals": [i + 0.5 for i in range(n)],
+                                  "ticktext": list(class_labels), "len": 0.75},
+                        marker={"line": {"color": "#ffffff", "width": 0.8}}),
+        _province_trace(3, {}, locations=targets, z=[0.0] * len(targets), colorscale=_flat_scale(TRANSPARENT), showscale=False,
+                        hoverinfo="skip", name="CTIP target province", marker={"line": {"color": TARGET_LINE, "width": 2.5}}),
+        _province_trace(4, {}, locations=chosen, z=[0.0] * len(chosen), colorscale=_flat_scale(TRANSPARENT), showscale=False,
+                        hoverinfo="skip", name="Selected", marker={"line": {"color": SELECTED_LINE, "width": 3.5}}),
+    ])
+    fig.update_layout(**_base_layout(_title(title, subtitle), margin={"l": 0, "r": 0, "t": 70, "b": 0}),
+                      geo=_geo_layout(province_bounds(), _MAP_PAD_DEG), uirevision="risk-map")
+    return fig
