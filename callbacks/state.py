@@ -8,7 +8,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from dashboard import ids
-from dashboard.state import VIEW_DEFAULT_INDICATOR, StateError, ViewState, parse_search, parse_state
+from dashboard.state import VIEW_DEFAULT_INDICATOR, StateError, ViewState, format_weights, parse_search, parse_state
 from data.catalog import indicator as get_indicator
 from data.gazetteer import target_codes
 from data.schema import DIMENSIONS, add_months
@@ -49,6 +49,35 @@ def controls_to_params(view: str, indicator: str, provinces: list | None, start:
         if values:
             params[dim] = ",".join(values)
     return params
+
+
+def risk_params(weight_ids: list, weight_values: list, iweight_ids: list, iweight_values: list) -> dict[str, str]:
+    """Risk sliders → ``weights`` / ``iweights`` parameters holding only the weights that differ from the defaults."""
+    from data.risk import load_risk_config
+
+    config = load_risk_config()
+    dims = {d.key: d.weight for d in config.dimensions}
+    inds = {i.key: i.weight for i in config.indicators}
+    changed = {w["key"]: float(v) for w, v in zip(weight_ids, weight_values, strict=True) if v is not None and float(v) != dims[w["key"]]}
+    ichanged = {w["key"]: float(v) for w, v in zip(iweight_ids, iweight_values, strict=True)
+                if v is not None and float(v) != inds[w["key"]]}
+    params = {}
+    if changed:
+        full = {**dims, **changed}
+        params["weights"] = format_weights(tuple(sorted(full.items())))
+    if ichanged:
+        params["iweights"] = format_weights(tuple(sorted(ichanged.items())))
+    return params
+
+
+def risk_slider_values(state: ViewState, weight_ids: list, iweight_ids: list) -> tuple[list[float], list[float]]:
+    """The slider positions for a state (defaults where the state leaves a weight out)."""
+    from data.risk import load_risk_config
+
+    config = load_risk_config()
+    dims = {**{d.key: d.weight for d in config.dimensions}, **dict(state.weights)}
+    inds = {**{i.key: i.weight for i in config.indicators}, **dict(state.iweights)}
+    return [dims[w["key"]] for w in weight_ids], [inds[w["key"]] for w in iweight_ids]
 
 
 def sanitise(params: dict[str, str]) -> tuple[ViewState, list[str]]:
@@ -98,6 +127,11 @@ def register(app, services) -> None:  # noqa: ANN001
         Output(ids.STATE, "data"),
         Output(ids.MAP, "clickData"),
         Output(ids.FILTER_NOTE, "children"),
+        Output({"type": ids.RISK_WEIGHT_TYPE, "key": ALL}, "value"),
+        Output({"type": ids.RISK_IWEIGHT_TYPE, "key": ALL}, "value"),
+        Output(ids.RISK_AGGREGATION, "value"),
+        Output(ids.RISK_MONTHS, "value"),
+        Output(ids.RISK_MAP, "clickData"),
         Input(ids.URL, "search"),
         *[Input(cid, prop) for cid, prop in CONTROL_OUTPUTS],
         Input({"type": ids.DIM_FILTER_TYPE, "dim": ALL}, "value"),
@@ -107,10 +141,19 @@ def register(app, services) -> None:  # noqa: ANN001
         Input(ids.QUICK_12, "n_clicks"),
         Input(ids.QUICK_YEAR, "n_clicks"),
         Input(ids.QUICK_ALL, "n_clicks"),
+        Input({"type": ids.RISK_WEIGHT_TYPE, "key": ALL}, "value"),
+        Input({"type": ids.RISK_IWEIGHT_TYPE, "key": ALL}, "value"),
+        Input(ids.RISK_AGGREGATION, "value"),
+        Input(ids.RISK_MONTHS, "value"),
+        Input(ids.RISK_RESET, "n_clicks"),
+        Input(ids.RISK_MAP, "clickData"),
         State({"type": ids.DIM_FILTER_TYPE, "dim": ALL}, "id"),
+        State({"type": ids.RISK_WEIGHT_TYPE, "key": ALL}, "id"),
+        State({"type": ids.RISK_IWEIGHT_TYPE, "key": ALL}, "id"),
     )
     def update_state(search, view, indicator, provinces, start, end, granularity, by, measure, classes, top, min_flow,
-                     dim_values, click, _all, _targets, _q12, _qyear, _qall, dim_ids):  # noqa: ANN001, ANN202
+                     dim_values, click, _all, _targets, _q12, _qyear, _qall, weight_values, iweight_values, aggregation,
+                     months, _reset, risk_click, dim_ids, weight_ids, iweight_ids):  # noqa: ANN001, ANN202
         """URL or controls -> one validated view state -> URL, controls and the state store."""
         trigger = ctx.triggered_id
         dims_in_order = [d["dim"] for d in dim_ids]
@@ -122,6 +165,8 @@ def register(app, services) -> None:  # noqa: ANN001
             provinces = list(provinces or [])
             if trigger == ids.MAP:
                 provinces = toggle_province(provinces, click)
+            elif trigger == ids.RISK_MAP:
+                provinces = toggle_province(provinces, risk_click)
             elif trigger == ids.PROVINCES_ALL:
                 provinces = []
             elif trigger == ids.PROVINCES_TARGETS:
@@ -134,6 +179,10 @@ def register(app, services) -> None:  # noqa: ANN001
                     indicator = VIEW_DEFAULT_INDICATOR[view]
             params = controls_to_params(view, indicator, provinces, start, end, granularity, by, measure, classes, top, min_flow,
                                         [values_by_dim.get(d) for d in DIMENSIONS])
+            if trigger != ids.RISK_RESET:
+                params.update(risk_params(weight_ids, weight_values, iweight_ids, iweight_values))
+            params["aggregation"] = aggregation or "geometric"
+            params["months"] = "" if months in (None, "") else str(int(months))
             if trigger == ids.INDICATOR:
                 # A new indicator keeps only the breakdown and filters it allows.
                 ind = get_indicator(params["indicator"])
@@ -153,6 +202,7 @@ def register(app, services) -> None:  # noqa: ANN001
             f"{state.end:%Y-%m}" if state.end else None, state.granularity, state.by, state.measure, state.classes, state.top,
             state.min_flow,
         ]
+        weights, iweights = risk_slider_values(state, weight_ids, iweight_ids)
         return (
             query if query != (search or "") else no_update,
             *controls,
@@ -160,6 +210,11 @@ def register(app, services) -> None:  # noqa: ANN001
             query,
             None,
             "; ".join(notes),
+            weights,
+            iweights,
+            state.aggregation,
+            state.months,
+            None,
         )
 
     @app.callback(

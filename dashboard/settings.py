@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Repository root (the folder holding app.py); default data files live under ``var/`` here.
@@ -20,12 +20,21 @@ class Settings:
                         (default: ``duckdb:///<repo>/var/ctip.duckdb``)
     CTIP_HOST, CTIP_PORT  where ``ctip serve`` listens (default 127.0.0.1:8050)
     CTIP_DEBUG          ``1`` for Dash dev tools
+    CTIP_SECRET_KEY     signs session cookies; set one long random value shared by all workers (unset: a
+                        random key per process, so sessions end on restart)
+    CTIP_COOKIE_SECURE  ``1`` to send the session cookie over HTTPS only (set it behind TLS)
+    CTIP_SESSION_MINUTES  how long a sign-in lasts (default 120)
     """
 
     database_url: str
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
+    # -- auth (dashboard/auth.py) --
+    secret_key: str = field(default="", repr=False)
+    cookie_secure: bool = False
+    session_minutes: int = 120
+    # -- end auth --
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -37,4 +46,7 @@ class Settings:
             host=env.get("CTIP_HOST", "127.0.0.1"),
             port=int(env.get("CTIP_PORT", "8050")),
             debug=env.get("CTIP_DEBUG", "") in ("1", "true", "yes"),
+            secret_key=env.get("CTIP_SECRET_KEY", ""),
+            cookie_secure=env.get("CTIP_COOKIE_SECURE", "") in ("1", "true", "yes"),
+            session_minutes=int(env.get("CTIP_SESSION_MINUTES") or "120"),
         )

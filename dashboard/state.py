@@ -17,16 +17,20 @@ from data.catalog import UnknownIndicatorError, indicator as get_indicator
 from data.gazetteer import PROVINCE_CODES, target_codes
 from data.schema import ALLOWED_VALUES, DIMENSIONS, GRANULARITIES, Filters
 
-VIEWS = ("overview", "migration", "victims", "livelihood", "about")
+VIEWS = ("overview", "migration", "victims", "livelihood", "risk", "about")
 DEFAULT_VIEW = "overview"
 VIEW_DEFAULT_INDICATOR = {
     "overview": "victims_identified",
     "migration": "migrants_departed",
     "victims": "victims_identified",
     "livelihood": "livelihood_coverage",
+    "risk": "victims_identified",
     "about": "victims_identified",
 }
 MEASURES = ("count", "rate")
+AGGREGATIONS = ("geometric", "arithmetic")
+RISK_DIMENSIONS = ("hazard", "vulnerability", "coping")
+_WEIGHT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 CLASSIFICATIONS = ("continuous", "quantile")
 PROVINCE_SETS = {"all": (), "targets": None}  # "targets" resolves at call time (configurable)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -57,6 +61,10 @@ class ViewState:
     classes: str = "continuous"
     top: int = 15
     min_flow: int = 0
+    weights: tuple[tuple[str, float], ...] = ()
+    iweights: tuple[tuple[str, float], ...] = ()
+    aggregation: str = "geometric"
+    months: int = 12
 
     def filters(self, *, provinces: tuple[str, ...] | None = None) -> Filters:
         """The data-layer filters of this state (optionally with other provinces)."""
@@ -109,11 +117,19 @@ class ViewState:
             params["top"] = str(self.top)
         if self.min_flow:
             params["min_flow"] = str(self.min_flow)
+        if self.weights:
+            params["weights"] = format_weights(self.weights)
+        if self.iweights:
+            params["iweights"] = format_weights(self.iweights)
+        if self.aggregation != "geometric":
+            params["aggregation"] = self.aggregation
+        if self.months != 12:
+            params["months"] = str(self.months)
         return params
 
     def to_query(self) -> str:
         """``?view=…&indicator=…`` (commas kept readable)."""
-        return "?" + urlencode(self.to_params(), safe=",")
+        return "?" + urlencode(self.to_params(), safe=",:")
 
 
 def parse_month(param: str, text: str) -> dt.date:
@@ -141,6 +157,38 @@ def parse_provinces(text: str) -> tuple[str, ...]:
             raise StateError("provinces", f"{part.strip()!r} is not a province code; use 01–25, 'targets' or 'all'")
         codes.append(code)
     return tuple(sorted(set(codes)))
+
+
+def format_weights(weights: tuple[tuple[str, float], ...]) -> str:
+    """``(("hazard", 1.0), ("coping", 0.5))`` → ``hazard:1,coping:0.5``."""
+    return ",".join(f"{key}:{value:g}" for key, value in weights)
+
+
+def parse_weight_list(param: str, text: str, *, keys: tuple[str, ...] | None = None) -> tuple[tuple[str, float], ...]:
+    """``hazard:1,coping:0.5`` → sorted ``((key, weight), …)``; weights are finite, 0–10, not all zero."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, raw = item.partition(":")
+        key = key.strip()
+        if not sep or not _WEIGHT_KEY.match(key):
+            raise StateError(param, f"{item!r} is not key:weight (e.g. hazard:1)")
+        if keys is not None and key not in keys:
+            raise StateError(param, f"{key!r} is not one of {', '.join(keys)}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise StateError(param, f"{raw.strip()!r} is not a number") from None
+        if not (value == value and 0 <= value <= 10):
+            raise StateError(param, f"weight of {key} must be between 0 and 10")
+        if key in out:
+            raise StateError(param, f"{key} is given twice")
+        out[key] = value
+    if out and not any(out.values()):
+        raise StateError(param, "at least one weight must be above 0")
+    return tuple(sorted(out.items()))
 
 
 def _int(param: str, text: str, lo: int, hi: int) -> int:
@@ -174,7 +222,7 @@ def parse_state(params: Mapping[str, object], *, known_extra: tuple[str, ...] = 
             raise StateError(key, "must be text")
         flat[key] = value
     allowed = {"view", "indicator", "provinces", "start", "end", "granularity", "by", "measure", "classes", "top", "min_flow",
-               *DIMENSIONS, *known_extra}
+               "weights", "iweights", "aggregation", "months", *DIMENSIONS, *known_extra}
     for key in flat:
         if key not in allowed:
             raise StateError(key, f"unknown parameter; known: {', '.join(sorted(allowed))}")
@@ -223,8 +271,21 @@ def parse_state(params: Mapping[str, object], *, known_extra: tuple[str, ...] = 
         raise StateError("classes", f"{classes!r}; use continuous or quantile")
     top = _int("top", flat["top"], 1, 100) if flat.get("top") else 15
     min_flow = _int("min_flow", flat["min_flow"], 0, 10_000_000) if flat.get("min_flow") else 0
+    weights = parse_weight_list("weights", flat["weights"], keys=RISK_DIMENSIONS) if flat.get("weights") else ()
+    iweights = parse_weight_list("iweights", flat["iweights"], keys=_risk_keys()) if flat.get("iweights") else ()
+    aggregation = flat.get("aggregation") or "geometric"
+    if aggregation not in AGGREGATIONS:
+        raise StateError("aggregation", f"{aggregation!r}; use geometric or arithmetic")
+    months = _int("months", flat["months"], 1, 120) if flat.get("months") else 12
     return ViewState(view=view, indicator=ind.id, provinces=provinces, start=start, end=end, granularity=granularity, by=by,
-                     where=tuple(where), measure=measure, classes=classes, top=top, min_flow=min_flow)
+                     where=tuple(where), measure=measure, classes=classes, top=top, min_flow=min_flow, weights=weights,
+                     iweights=iweights, aggregation=aggregation, months=months)
+
+
+def _risk_keys() -> tuple[str, ...]:
+    from data.risk import load_risk_config
+
+    return tuple(ind.key for ind in load_risk_config().indicators)
 
 
 def parse_search(search: str | None) -> ViewState:

@@ -12,6 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import ids
+from layouts.risk import risk_tab
 
 GRAPH_CONFIG = {
     "topojsonURL": "/assets/topojson/",
@@ -44,6 +45,9 @@ class LayoutOptions:
     synthetic: bool = False
     sources: list[tuple[str, str, str]] = field(default_factory=list)
     definitions: list[dict] = field(default_factory=list)
+    risk_dimensions: list[dict] = field(default_factory=list)
+    risk_indicators: list[dict] = field(default_factory=list)
+    risk_methodology: dict = field(default_factory=dict)
 
 
 def header(options: LayoutOptions) -> html.Header:
@@ -244,6 +248,8 @@ def layout(options: LayoutOptions, *, map_figure) -> html.Div:  # noqa: ANN001
                     dbc.Tab(migration_tab(), label="Migration", tab_id="migration"),
                     dbc.Tab(victims_tab(), label="Victim identification", tab_id="victims"),
                     dbc.Tab(livelihood_tab(), label="Livelihood grants", tab_id="livelihood"),
+                    dbc.Tab(risk_tab(options.risk_dimensions, options.risk_indicators, options.risk_methodology),
+                            label="Risk index", tab_id="risk"),
                     dbc.Tab(about_tab(options), label="About & sources", tab_id="about"),
                 ])),
             ]), lg=9, xl=9),

@@ -78,3 +78,44 @@ def test_map_callback_returns_a_small_patch(app):
     patch = choropleth_patch(**map_args(services, parse_search("?indicator=victims_identified&start=2024-01&end=2024-12")))
     body = json.dumps(patch.to_plotly_json(), cls=PlotlyJSONEncoder)
     assert len(body) < 5_000 and "geojson" not in body
+
+
+def _find(component, target_id):
+    if getattr(component, "id", None) == target_id:
+        return component
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        for child in children:
+            found = _find(child, target_id)
+            if found is not None:
+                return found
+    elif children is not None and hasattr(children, "to_plotly_json"):
+        return _find(children, target_id)
+    return None
+
+
+def _text(component) -> str:
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        return " ".join(_text(c) for c in children if c is not None)
+    return _text(children) if children is not None else ""
+
+
+def test_methodology_page_and_api_describe_the_same_configuration(app):
+    page = _text(_find(app.layout(), ids.RISK_METHODOLOGY))
+    api = app.server.test_client().get("/api/v1/risk/methodology").get_json()
+    for dim in api["dimensions"]:
+        assert dim["label_en"] in page and dim["description"] in page
+    for ind in api["indicators"]:
+        for field in ("key", "label_en", "formula_text", "direction_text", "transform", "rationale"):
+            assert str(ind[field]) in page, (ind["key"], field)
+        assert f"{ind['caps']['lower_percentile']:g}" in page and f"{ind['weight']:g}" in page
+    for cls in api["classes"]:
+        assert cls["label_en"] in page
+    # And the numbers the API serves come from that configuration.
+    risk = app.server.test_client().get("/api/v1/risk").get_json()
+    assert risk["aggregation"] == api["aggregation"]["default"]
+    assert api["aggregation"]["geometric"] in page
+    assert risk["weights"] == {d["key"]: d["weight"] for d in api["dimensions"]}

@@ -163,3 +163,34 @@ def test_filters_work_from_the_keyboard(dash_duo, app):
     ActionChains(dash_duo.driver).send_keys(Keys.ARROW_DOWN).send_keys(Keys.ENTER).perform()
     _wait_for(dash_duo, lambda: "indicator=victims_referred" in _search(dash_duo), message="keyboard choice in URL")
     assert dash_duo.get_logs() == []
+
+
+def _risk_ranking(dash_duo):
+    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.RISK_TABLE} tbody tr")
+    return [r.find_elements(By.TAG_NAME, "td")[1].text.split(" ")[0] + ":" + r.find_elements(By.TAG_NAME, "td")[2].text
+            for r in rows]
+
+
+def _risk_map_z(dash_duo):
+    return _js(dash_duo, f"var g=document.getElementById('{ids.RISK_MAP}').querySelector('.js-plotly-plot');"
+                         "return g && g.data && g.data[2] ? [g.data[2].locations, g.data[2].z] : null;")
+
+
+def test_moving_a_risk_weight_changes_map_ranks_and_url(dash_duo, app):
+    _start(dash_duo, app, "/?view=risk")
+    _wait_for(dash_duo, lambda: len(_risk_ranking(dash_duo)) == 25, message="risk table")
+    _wait_for(dash_duo, lambda: _risk_map_z(dash_duo) is not None, message="risk map")
+    before_rank, before_map = _risk_ranking(dash_duo), _risk_map_z(dash_duo)
+    from selenium.webdriver.common.keys import Keys
+
+    thumb = dash_duo.driver.find_element(By.CSS_SELECTOR, f"[id*='{ids.RISK_WEIGHT_TYPE}'][id*='hazard'] [role=slider]")
+    # Move the hazard weight to 0 with the keyboard (the slider thumb takes Home/End/arrows).
+    thumb.send_keys(Keys.HOME)
+    _wait_for(dash_duo, lambda: "weights=" in _search(dash_duo) and "hazard:0" in _search(dash_duo), message="weights in URL")
+    _wait_for(dash_duo, lambda: _risk_ranking(dash_duo) != before_rank, message="ranks change")
+    _wait_for(dash_duo, lambda: _risk_map_z(dash_duo) != before_map, message="map change")
+    # The link reproduces the weighted view.
+    dash_duo.driver.get(dash_duo.server_url + "/" + _search(dash_duo))
+    _wait_for(dash_duo, lambda: _risk_ranking(dash_duo) != before_rank and len(_risk_ranking(dash_duo)) == 25,
+              message="weighted view from link")
+    assert dash_duo.get_logs() == []
