@@ -554,7 +554,7 @@ def test_rank_uncertainty_is_reproducible_and_fast() -> None:
 # -- on the demo store ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo(demo_db: str) -> Iterator[Store]:
-    store = open_store(demo_db, read_only=True)
+    store = open_store(demo_db)  # same configuration as the app fixtures that share this file
     yield store
     store.close()
 
