@@ -7,7 +7,9 @@ import pandas as pd
 from dash import Input, Output, html, no_update
 
 from dashboard import figures, ids
+from dashboard.access import must_suppress
 from dashboard.state import ViewState, parse_search
+from dashboard.viewdata import ViewData, kpi_protected
 from data import queries
 from data.catalog import indicator as get_indicator
 from data.gazetteer import livelihood_codes, province, target_codes
@@ -32,10 +34,25 @@ def _rate_ok(ind) -> bool:  # noqa: ANN001
 def map_args(services, state: ViewState) -> dict:  # noqa: ANN001
     """Arguments of the province map for a state (shared by the full figure and the Patch)."""
     ind = get_indicator(state.indicator)
-    totals = services.cached(queries.province_totals, state.filters(provinces=()))
+    totals = view_data(services, state).province_totals()
     measure = state.measure if _rate_ok(ind) else "count"
     return {"totals": totals, "indicator": ind, "measure": measure, "classes": state.classes, "selected": state.provinces,
             "period_label": period_label(services, state)}
+
+
+def view_data(services, state: ViewState, filters=None, by: str | None = None) -> ViewData:  # noqa: ANN001
+    """The state's numbers for the current viewer (suppressed unless a partner is signed in)."""
+    f = filters or state.filters()
+    return ViewData(services.cached, f, protect=must_suppress(f.indicator), by=by)
+
+
+def suppressed_text(text: dict, hidden: bool, prev_hidden: bool, k: int) -> dict:
+    """KPI strings when the value or its comparison is suppressed."""
+    if hidden:
+        return {**text, "value": f"<{k}", "text": "suppressed to protect identities", "direction": "none"}
+    if prev_hidden:
+        return {**text, "text": "previous period suppressed", "direction": "none"}
+    return text
 
 
 def kpi_card(label: str, text: dict, *, synthetic: bool) -> html.Div:
@@ -51,7 +68,10 @@ def kpi_card(label: str, text: dict, *, synthetic: bool) -> html.Div:
 
 def rank_table(totals: pd.DataFrame, ind, *, caption: str, extra: dict[str, str] | None = None, limit: int = 25) -> dbc.Table:  # noqa: ANN001
     """Ranked provinces (value, rate, rank) as an accessible table."""
-    frame = totals.dropna(subset=["value"]).sort_values(["value", "province"], ascending=[False, True]).head(limit)
+    hidden = totals["suppressed"] if "suppressed" in totals else pd.Series(False, index=totals.index)
+    frame = totals[totals["value"].notna() | hidden].sort_values(["value", "province"], ascending=[False, True],
+                                                                 na_position="last").head(limit)
+    k = totals.attrs.get("k", 5)
     rate = "rate_100k" in frame and frame["rate_100k"].notna().any()
     head = [html.Th("Rank"), html.Th("Province"), html.Th(f"{ind.name_en} ({ind.unit})")]
     if rate:
@@ -61,11 +81,13 @@ def rank_table(totals: pd.DataFrame, ind, *, caption: str, extra: dict[str, str]
     body = []
     for r in frame.itertuples():
         p = province(r.province)
+        hidden_row = bool(getattr(r, "suppressed", False))
         cells = [html.Td(int(r.rank) if not pd.isna(r.rank) else "–"),
                  html.Td([p.name_en, " ", html.Span(p.name_km, className="km text-muted")]),
-                 html.Td(figures.format_value(r.value, ind.unit), className="text-end")]
+                 html.Td(f"<{k} (suppressed)" if hidden_row else figures.format_value(r.value, ind.unit), className="text-end")]
         if rate:
-            cells.append(html.Td(figures.format_value(r.rate_100k, ind.unit, rate=True), className="text-end"))
+            cells.append(html.Td("suppressed" if hidden_row else figures.format_value(r.rate_100k, ind.unit, rate=True),
+                                 className="text-end"))
         if extra:
             cells.append(html.Td(extra.get(r.province, "–")))
         body.append(html.Tr(cells))
@@ -103,14 +125,15 @@ def register(app, services) -> None:  # noqa: ANN001
         state = parse_search(query)
         ind = get_indicator(state.indicator)
         rate = state.measure == "rate" and _rate_ok(ind)
+        data = view_data(services, state)
         frames = []
         if state.provinces:
-            frames.append(services.cached(queries.time_series, state.filters(), by_province=True, rate=rate))
+            frames.append(data.series(state.provinces, by_province=True, rate=rate))
         if state.provinces and set(state.provinces) == set(target_codes()):
             # The eight target provinces together, next to each of them.
-            frames.append(services.cached(queries.time_series, state.filters(), rate=rate).assign(province="targets"))
+            frames.append(data.series(state.provinces, rate=rate).assign(province="targets"))
         else:
-            frames.append(services.cached(queries.time_series, state.filters(provinces=()), rate=rate))
+            frames.append(data.series((), rate=rate))
         series = pd.concat(frames, ignore_index=True)
         if series["value"].notna().sum() == 0:
             return figures.empty_figure(f"No data for {ind.name_en} in {period_label(services, state)}")
@@ -131,9 +154,10 @@ def register(app, services) -> None:  # noqa: ANN001
             if not state.start or not state.end:
                 meta = services.meta()
                 f = f.with_(start=state.start or meta["first"], end=state.end or meta["last"])
-            k = services.cached(queries.kpi, f)
+            k, hidden, prev_hidden = kpi_protected(services.cached, f, must_suppress(ind_id))
             scope = "selected provinces" if state.provinces else "all provinces"
-            cards.append(kpi_card(f"{ind.name_en} · {scope}", figures.kpi_text(k, ind.unit), synthetic=synthetic))
+            text = suppressed_text(figures.kpi_text(k, ind.unit), hidden, prev_hidden, view_data(services, state, f).k)
+            cards.append(kpi_card(f"{ind.name_en} · {scope}", text, synthetic=synthetic))
         return cards
 
     @app.callback(Output(ids.BREAKDOWN, "figure"), Output(ids.RANK_TABLE, "children"), Input(ids.STATE, "data"))
@@ -144,17 +168,18 @@ def register(app, services) -> None:  # noqa: ANN001
             return no_update, no_update
         ind = get_indicator(state.indicator)
         label = period_label(services, state)
-        if state.by:
+        data = view_data(services, state)
+        if state.by and not data.protect:
             series = services.cached(queries.time_series, state.filters(), by=state.by)
             fig = figures.breakdown_figure(series, indicator=ind, by=state.by, granularity=state.granularity,
                                            title=f"{ind.name_en} by {state.by.replace('_', ' ')} · {label}")
-        elif ind.disaggregations:
-            dim = ind.disaggregations[0]
-            fig = figures.breakdown_bar_figure(services.cached(queries.breakdown, state.filters(), dim), indicator=ind, by=dim,
-                                               period_label=label)
+        elif state.by or ind.disaggregations:
+            # Protected data: totals by category over the window, from the released table.
+            dim = state.by or ind.disaggregations[0]
+            fig = figures.breakdown_bar_figure(data.breakdown(dim), indicator=ind, by=dim, period_label=label)
         else:
             fig = figures.empty_figure(f"{ind.name_en} has no disaggregation; choose 'Break down by' for another indicator")
-        totals = services.cached(queries.province_totals, state.filters(provinces=()))
+        totals = data.province_totals()
         if state.provinces:
             totals = totals[totals["province"].isin(state.provinces)]
         table = rank_table(totals, ind, caption=f"Provinces ranked by {ind.name_en}, {label} (rank among all 25)")
@@ -202,14 +227,16 @@ def register(app, services) -> None:  # noqa: ANN001
         label = period_label(services, state)
         dims = ind.disaggregations
 
+        data = ViewData(services.cached, f, protect=must_suppress(f.indicator))
+
         def bar(dim: str):  # noqa: ANN202
             if dim not in dims:
                 return figures.empty_figure(f"{ind.name_en} is not broken down by {dim.replace('_', ' ')}")
-            return figures.breakdown_bar_figure(services.cached(queries.breakdown, f, dim), indicator=ind, by=dim, period_label=label)
+            return figures.breakdown_bar_figure(data.breakdown(dim), indicator=ind, by=dim, period_label=label)
 
         by_type = bar("exploitation_type")
         by_nat = bar("nationality")
-        if "sex" in dims and "age_group" in dims:
+        if "sex" in dims and "age_group" in dims and not data.protect:
             sex_age = services.cached(queries.aggregate, f, ["sex", "age_group"])
             sex_age["group"] = sex_age["sex"].map(lambda s: figures.category_label("sex", s)) + " · " + \
                 sex_age["age_group"].map(lambda a: figures.category_label("age_group", a))
@@ -222,11 +249,11 @@ def register(app, services) -> None:  # noqa: ANN001
             sex_age_fig = bar("sex")
         # Target provinces (or the selection) ranked, with their most frequent exploitation type.
         scope = state.provinces or tuple(target_codes())
-        totals = services.cached(queries.province_totals, f.with_(provinces=()))
+        totals = data.province_totals()
         totals = totals[totals["province"].isin(scope)]
         extra = None
         if "exploitation_type" in dims:
-            top = services.cached(queries.province_mix, f.with_(provinces=scope), "exploitation_type").groupby("province").head(1)
+            top = data.province_mix("exploitation_type", scope).dropna(subset=["value"]).groupby("province").head(1)
             extra = {r.province: f"{figures.category_label('exploitation_type', r.exploitation_type)} ({r.value:,.0f})"
                      for r in top.itertuples()}
         which = "selected provinces" if state.provinces else "the eight CTIP target provinces"
@@ -235,6 +262,11 @@ def register(app, services) -> None:  # noqa: ANN001
             ff = f.with_(where=tuple({**dict(f.where), "exploitation_type": ("forced_criminality",)}.items()))
             flows = services.cached(queries.flows, ff, origin="nationality", destination="province")
             flows = flows[flows["origin"] != "KHM"]
+            if data.protect:
+                from data.privacy import release
+
+                cells = release(flows, ["origin", "destination"])[("origin", "destination")]
+                flows = cells[~cells["suppressed"]][["origin", "destination", "value"]]
             flow_map = figures.flow_map_figure(flows, indicator=ind, origin_kind="nationality", dest_kind="province", top=state.top,
                                                min_flow=state.min_flow, period_label=label,
                                                title=f"Foreign victims of forced criminality: nationality → province identified · {label}")

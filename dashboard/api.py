@@ -25,12 +25,14 @@ from typing import Any
 import flask
 import pandas as pd
 
+from dashboard.access import must_suppress
 from dashboard.exports import SYNTHETIC_NOTICE, is_synthetic, neutralise_text, period_label, view_window
 from dashboard.state import CLASSIFICATIONS, MEASURES, VIEWS, StateError, ViewState, parse_state
 from data.catalog import DOMAINS, THEMES, catalog_records, indicators
 from data.catalog import indicator as get_indicator
 from data.gazetteer import PROVINCE_CODES, province_name
 from data.maintenance import has_demo
+from data.privacy import is_small, release, suppression_k
 from data.queries import QueryError, aggregate
 from data.risk import AGGREGATIONS as RISK_AGGREGATIONS
 from data.risk import (
@@ -178,8 +180,9 @@ def _observations(store: Store, params: dict[str, list[str]]) -> flask.Response:
 def observation_rows(store: Store, state: ViewState) -> list[dict[str, Any]]:
     """State -> aggregated rows ``province, province_name, period, [by], value`` sorted by those keys."""
     by = [state.by] if state.by else []
-    frame = aggregate(store, state.filters(), ["province", "period", *by])
-    frame = frame.sort_values(["province", "period", *by], kind="stable")
+    dims = ["province", "period", *by]
+    frame = protected_cells(store, state, dims)
+    frame = frame.sort_values(dims, kind="stable")
     rows = []
     for rec in frame.to_dict("records"):
         code = rec["province"]
@@ -193,8 +196,31 @@ def observation_rows(store: Store, state: ViewState) -> list[dict[str, Any]]:
         for dim in by:
             row[dim] = rec[dim]
         row["value"] = _number(rec["value"])
+        row["suppressed"] = bool(rec["suppressed"])
         rows.append(row)
     return rows
+
+
+def protected_cells(store: Store, state: ViewState, dims: list[str]) -> pd.DataFrame:
+    """Aggregated cells for the state, with small counts of sensitive indicators suppressed for viewers
+    without the partner role. The protected table always spans all provinces, so every request sees
+    the same suppression pattern, whatever provinces it asks for."""
+    filters = state.filters()
+    if not must_suppress(state.indicator):
+        frame = aggregate(store, filters, dims)
+        frame["suppressed"] = False
+        return frame
+    k = suppression_k()
+    if get_indicator(state.indicator).aggregation == "ratio":
+        frame = aggregate(store, filters, dims)
+        hidden = is_small(frame["numerator"], k) | is_small(frame["denominator"], k)
+        frame["suppressed"] = hidden
+        frame.loc[hidden, ["value", "numerator", "denominator"]] = float("nan")
+        return frame
+    cells = release(aggregate(store, filters.with_(provinces=()), dims), dims, k=k)[tuple(dims)]
+    if filters.provinces:
+        cells = cells[cells["province"].isin(filters.provinces)]
+    return cells
 
 
 def _number(value: Any) -> float | None:
@@ -205,14 +231,16 @@ def _number(value: Any) -> float | None:
 
 
 def _csv(rows: list[dict[str, Any]], state: ViewState, notice: str | None) -> str:
-    header = ["province", "province_name", "period", *([state.by] if state.by else []), "value"]
+    header = ["province", "province_name", "period", *([state.by] if state.by else []), "value", "suppressed"]
+    k = suppression_k()
     if notice:
         header.append("notice")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        cells = [neutralise_text(row[c]) if c != "value" else row[c] for c in header if c != "notice"]
+        row = {**row, "value": f"<{k}" if row["suppressed"] else row["value"], "suppressed": str(row["suppressed"]).lower()}
+        cells = [neutralise_text(row[c]) if c not in ("value", "suppressed") else row[c] for c in header if c != "notice"]
         cells = ["" if c is None else c for c in cells]
         writer.writerow([*cells, *([notice] if notice else [])])
     return out.getvalue()

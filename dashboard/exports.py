@@ -16,17 +16,16 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.access import must_suppress
 from dashboard.state import ViewState
+from dashboard.viewdata import ViewData, direct
 from data.catalog import indicator as get_indicator
 from data.gazetteer import livelihood_codes, province_name, target_codes
 from data.queries import (
-    breakdown,
     coverage_table,
     flows,
     period_range,
     province_mix,
-    province_totals,
-    time_series,
 )
 from data.schema import SYNTHETIC_SOURCE
 from data.store import Store
@@ -60,6 +59,7 @@ COLUMN_MEANINGS: dict[str, str] = {
     "province_name": "Name of the series' province, or Cambodia for the national total",
     "share": "Share of the shown total (0–1)",
     "notice": "Present when the figures are synthetic demonstration data",
+    "suppressed": "true when a small count (1 to k-1) or its complement is withheld to protect identities",
     "indicator": "Catalog id of the indicator in this table",
     "origin_code": "Flows: province code where migrants left from",
     "origin_name": "Flows: province name where migrants left from",
@@ -119,7 +119,8 @@ def view_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
     ind = get_indicator(state.indicator)
     filters = state.filters()
     # Ranks are among all 25 provinces, as on screen; the table keeps the selected ones.
-    totals = province_totals(store, state.filters(provinces=()))
+    data = ViewData(direct(store), filters, protect=must_suppress(state.indicator))
+    totals = data.province_totals()
     if state.provinces:
         totals = totals[totals["province"].isin(state.provinces)].reset_index(drop=True)
     provinces = pd.DataFrame(
@@ -131,6 +132,7 @@ def view_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
             "rate_100k": totals["rate_100k"].astype("float64"),
             "rank": totals["rank"],
             "population": totals["population"].round().astype("Int64"),
+            "suppressed": totals["suppressed"].astype(bool),
         }
     )
     if ind.is_ratio:
@@ -138,13 +140,13 @@ def view_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
         provinces["denominator"] = totals["denominator"].astype("float64")
 
     rate = state.measure == "rate"
-    parts = [time_series(store, state.filters(provinces=()), rate=False)]
+    parts = [data.series((), rate=False)]
     if rate:
-        parts[0]["rate_100k"] = time_series(store, state.filters(provinces=()), rate=True)["value"].to_numpy()
+        parts[0]["rate_100k"] = data.series((), rate=True)["value"].to_numpy()
     if state.provinces:
-        per = time_series(store, filters, by_province=True)
+        per = data.series(state.provinces, by_province=True)
         if rate:
-            per["rate_100k"] = time_series(store, filters, by_province=True, rate=True)["value"].to_numpy()
+            per["rate_100k"] = data.series(state.provinces, by_province=True, rate=True)["value"].to_numpy()
         parts.append(per)
     series = pd.concat(parts, ignore_index=True)
     series.insert(1, "period_label", [period_label(p, state.granularity) for p in series["period"]])
@@ -159,7 +161,7 @@ def view_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
     tables = {"provinces": provinces, "series": series}
 
     if state.by:
-        table = breakdown(store, filters, state.by)
+        table = data.breakdown(state.by)
         if ind.is_ratio:
             table = table.drop(columns="share")  # shares of a ratio add up to nothing
         tables["breakdown"] = table

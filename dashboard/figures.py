@@ -95,6 +95,9 @@ TRACE_SELECTED = 5
 TRACE_LEGEND_ZERO = 6
 TRACE_LEGEND_TARGETS = 7
 TRACE_LEGEND_SELECTED = 8
+TRACE_SUPPRESSED = 9
+TRACE_LEGEND_SUPPRESSED = 10
+SUPPRESSED_COLOUR = "#6b6b6b"
 
 #: Base font size in px: readable on a projector.
 BASE_FONT_SIZE = 15
@@ -536,6 +539,9 @@ def _choropleth_values(
         return {c: _float_or_nan(values[first[c]]) if c in first else float("nan") for c in PROVINCE_CODES}
 
     m, value_d, rates_d = col(column), col("value"), col("rate_100k")
+    hidden_list = totals["suppressed"].tolist() if "suppressed" in totals else [False] * len(codes)
+    hidden = {c for c in PROVINCE_CODES if c in first and bool(hidden_list[first[c]])}
+    k_label = f"<{int(totals.attrs.get('k', 5))}"
     has_parts = ind.is_ratio and {"numerator", "denominator"} <= set(totals.columns)
     nums, dens = (col("numerator"), col("denominator")) if has_parts else ({}, {})
     ranked = [v for v in m.values() if not _isnan(v)]
@@ -548,6 +554,9 @@ def _choropleth_values(
     customdata: list[list[str]] = []
     for code in PROVINCE_CODES:
         v = value_d[code]
+        if code in hidden:
+            customdata.append([f"{k_label} (suppressed to protect identities)", "suppressed" if show_rate else "", "not ranked"])
+            continue
         text = "no data" if _isnan(v) else _num(float(v), 0 if ind.unit == "USD" else decimals)
         if has_parts and not _isnan(v):
             num, den = nums.get(code, np.nan), dens.get(code, np.nan)
@@ -613,6 +622,8 @@ def _choropleth_values(
         TRACE_SELECTED: {"locations": chosen, "z": [0.0] * len(chosen)},
         TRACE_LEGEND_ZERO: {"showlegend": bool(len(zeros))},
         TRACE_LEGEND_SELECTED: {"showlegend": bool(chosen)},
+        TRACE_SUPPRESSED: {"locations": sorted(hidden), "z": [0.0] * len(hidden)},
+        TRACE_LEGEND_SUPPRESSED: {"showlegend": bool(hidden), "name": f"{k_label} (suppressed)"},
     }
     what = "rate per 100,000 population" if rate else _measure_caption(ind, measure)
     subtitle = " · ".join(p for p in (what[0].upper() + what[1:], period_label) if p)
@@ -822,6 +833,27 @@ def province_choropleth(
             fill=TRANSPARENT,
             line=SELECTED_LINE,
             width=3,
+        ),
+        # Suppressed small counts: a state of its own, distinct from no data and from zero.
+        _province_trace(
+            TRACE_SUPPRESSED,
+            values.traces,
+            name="Suppressed",
+            legendgroup="suppressed",
+            showlegend=False,
+            colorscale=_flat_scale(SUPPRESSED_COLOUR),
+            showscale=False,
+            hoverinfo="skip",
+            marker={"line": {"color": "#ffffff", "width": 0.8}},
+        ),
+        _legend_proxy(
+            TRACE_LEGEND_SUPPRESSED,
+            values.traces,
+            name="Suppressed",
+            group="suppressed",
+            fill=SUPPRESSED_COLOUR,
+            line="#ffffff",
+            width=1,
         ),
     ]
     layout = _base_layout(

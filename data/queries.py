@@ -353,3 +353,102 @@ def province_mix(store: Store, filters: Filters, dim: str) -> pd.DataFrame:
     frame = aggregate(store, filters, ["province", dim])
     frame = frame[(frame[dim] != "") & (frame["province"] != NATIONAL)]
     return frame.sort_values(["province", "value", dim], ascending=[True, False, True]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ReleasedView:
+    """A window of one sensitive indicator with small cells suppressed, consistently across the map,
+    the series, the KPI and a breakdown: all of them are levels of one protected table
+    (province × period [× breakdown]) and its margins (see :mod:`data.privacy`).
+
+    Sums over several released entries (the selected provinces' total, the eight-province series) are
+    suppressed when any entry in them is, so nothing hidden can be recovered by subtraction.
+    """
+
+    filters: Filters
+    by: str | None
+    levels: dict[tuple[str, ...], pd.DataFrame]
+    population: pd.Series
+    periods: pd.DatetimeIndex
+    k: int
+
+    def _dims(self, *names: str) -> tuple[str, ...]:
+        order = ("province", "period", *( [self.by] if self.by else []))
+        return tuple(d for d in order if d in names)
+
+    def province_totals(self) -> pd.DataFrame:
+        """Like :func:`province_totals` (all 25 provinces) plus ``suppressed``."""
+        level = self.levels[("province",)]
+        out = pd.DataFrame({"province": list(PROVINCE_CODES)}).merge(level, on="province", how="left")
+        out["suppressed"] = out["suppressed"].fillna(False).astype(bool)
+        out["population"] = out["province"].map(self.population).astype("float64")
+        ind = get_indicator(self.filters.indicator)
+        if ind.per_100k and ind.aggregation != "ratio":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["rate_100k"] = out["value"] / out["population"] * 100_000
+        else:
+            out["rate_100k"] = np.nan
+        out["rank"] = out["value"].rank(method="min", ascending=False).astype("Int64")
+        out.attrs["k"] = self.k
+        return out
+
+    def total(self, provinces: Sequence[str] = ()) -> tuple[float | None, bool]:
+        """Total over the window for all provinces (the grand total) or a set of them: ``(value, suppressed)``."""
+        if not provinces:
+            row = self.levels[()].iloc[0]
+            return (None if pd.isna(row["value"]) else float(row["value"])), bool(row["suppressed"])
+        sub = self.levels[("province",)]
+        sub = sub[sub["province"].isin(provinces)]
+        if sub["suppressed"].any():
+            return None, True
+        value = sub["value"].sum(min_count=1)
+        return (None if pd.isna(value) else float(value)), False
+
+    def series(self, provinces: Sequence[str] = (), *, by_province: bool = False) -> pd.DataFrame:
+        """``period, province, value, suppressed`` like :func:`time_series` (gaps are NaN, not 0)."""
+        if not provinces and not by_province:
+            level = pd.DataFrame({"period": self.periods}).merge(self.levels[("period",)], on="period", how="left")
+            level["suppressed"] = level["suppressed"].fillna(False).astype(bool)
+            level["province"] = "national"
+            return level[["period", "province", "value", "suppressed"]]
+        cells = self.levels[("province", "period")]
+        codes = list(provinces or PROVINCE_CODES)
+        cells = cells[cells["province"].isin(codes)]
+        if by_province:
+            full = pd.MultiIndex.from_product([self.periods, codes], names=["period", "province"]).to_frame(index=False)
+            out = full.merge(cells[["period", "province", "value", "suppressed"]], on=["period", "province"], how="left")
+            out["suppressed"] = out["suppressed"].fillna(False).astype(bool)
+            return out.sort_values(["period", "province"]).reset_index(drop=True)
+        grouped = cells.groupby("period").agg(value=("value", lambda v: v.sum(min_count=1)), suppressed=("suppressed", "any"))
+        grouped.loc[grouped["suppressed"], "value"] = np.nan
+        out = pd.DataFrame({"period": self.periods}).merge(grouped.reset_index(), on="period", how="left")
+        out["suppressed"] = out["suppressed"].fillna(False).astype(bool)
+        return out.assign(province="subset")[["period", "province", "value", "suppressed"]]
+
+    def breakdown(self) -> pd.DataFrame:
+        """Totals by ``by`` over the window: ``[by], value, share, suppressed`` (share of the shown total)."""
+        if not self.by:
+            raise QueryError("this release has no breakdown")
+        level = self.levels[(self.by,)].copy()
+        total = self.levels[()]["value"].iloc[0]
+        level["share"] = level["value"] / total if total and not pd.isna(total) else np.nan
+        return level.sort_values("value", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def released_view(store: Store, filters: Filters, *, by: str | None = None, k: int | None = None) -> ReleasedView:
+    """Protect ``filters``' window of a sensitive indicator for viewers without the partner role.
+
+    The table is built over all 25 provinces (and national-only rows) at the filters' granularity,
+    so the map, the national series and the KPI are margins of the same protected table.
+    """
+    from data.privacy import release, suppression_k
+
+    k = suppression_k() if k is None else k
+    base = filters.with_(provinces=())
+    dims = ["province", "period", *([by] if by else [])]
+    frame = aggregate(store, base, dims)
+    if frame.empty:
+        frame = pd.DataFrame({d: pd.Series(dtype="object") for d in dims}).assign(value=pd.Series(dtype="float64"))
+    levels = release(frame, dims, k=k)
+    return ReleasedView(filters=filters, by=by, levels=levels, population=population(store),
+                        periods=_period_index(store, filters), k=k)

@@ -150,19 +150,25 @@ def test_observations_json_matches_province_totals(
     assert body["filters"]["sex"] == "female" and body["filters"]["start"] == "2024-01"
     assert body["source"]
     rows = body["rows"]
-    assert rows and set(rows[0]) == {"province", "province_name", "period", "value"}
+    assert rows and set(rows[0]) == {"province", "province_name", "period", "value", "suppressed"}
     assert rows == sorted(rows, key=lambda r: (r["province"], r["period"]))
     assert {r["period"] for r in rows} <= {f"2024-{m:02d}" for m in range(1, 13)}
+    # Anonymous: victims are sensitive, small cells come back as null + suppressed.
+    assert all((r["value"] is None) == r["suppressed"] for r in rows)
+    assert not any(r["value"] is not None and 0 < r["value"] < 5 for r in rows)
     sums: dict[str, float] = {}
+    complete: dict[str, bool] = {}
     for r in rows:
-        sums[r["province"]] = sums.get(r["province"], 0.0) + r["value"]
+        sums[r["province"]] = sums.get(r["province"], 0.0) + (r["value"] or 0.0)
+        complete[r["province"]] = complete.get(r["province"], True) and not r["suppressed"]
     state = parse_state(
         {"indicator": "victims_identified", "start": "2024-01", "end": "2024-12", "sex": "female"}
     )
     totals = province_totals(demo_store, state.filters()).dropna(subset=["value"])
-    assert len(totals) > 0
+    assert len(totals) > 0 and any(complete.values())
     for code, value in zip(totals["province"], totals["value"], strict=True):
-        assert sums[code] == pytest.approx(value)
+        if complete.get(code):
+            assert sums[code] == pytest.approx(value)
 
 
 def test_observations_series_matches_time_series(
@@ -194,7 +200,8 @@ def test_observations_by_and_year_labels(client: flask.testing.FlaskClient) -> N
     ).get_json()
     rows = body["rows"]
     assert {r["period"] for r in rows} == {"2022", "2023"}
-    assert all(set(r) == {"province", "province_name", "period", "channel", "value"} for r in rows)
+    assert all(set(r) == {"province", "province_name", "period", "channel", "value", "suppressed"} for r in rows)
+    assert not any(r["suppressed"] for r in rows)  # migrants_departed is not sensitive
     assert rows == sorted(rows, key=lambda r: (r["province"], r["period"], r["channel"]))
     assert rows[0]["province_name"]
 
@@ -220,10 +227,13 @@ def test_observations_csv_has_notice_and_attachment(client: flask.testing.FlaskC
     )
     rows = list(csv.DictReader(io.StringIO(res.data.decode("utf-8"))))
     assert rows
-    assert list(rows[0]) == ["province", "province_name", "period", "sex", "value", "notice"]
+    assert list(rows[0]) == ["province", "province_name", "period", "sex", "value", "suppressed", "notice"]
     assert all(r["notice"] == SYNTHETIC_NOTICE for r in rows)
     assert {r["province"] for r in rows} == {"01", "02"}
-    float(rows[0]["value"])
+    for r in rows:
+        assert (r["value"] == "<5") == (r["suppressed"] == "true")
+        if r["suppressed"] == "false":
+            assert not 0 < float(r["value"]) < 5
 
 
 BAD_PARAMS = [
@@ -273,7 +283,7 @@ def test_observations_empty_window_gives_no_rows(client: flask.testing.FlaskClie
     assert res.get_json()["rows"] == []
     csv_res = client.get(f"{OBS}?indicator=victims_identified&start=2001-01&end=2001-02&format=csv")
     assert csv_res.status_code == 200
-    assert csv_res.data.decode().splitlines()[0] == "province,province_name,period,value,notice"
+    assert csv_res.data.decode().splitlines()[0] == "province,province_name,period,value,suppressed,notice"
 
 
 def test_observations_unexpected_failure_is_generic_500() -> None:

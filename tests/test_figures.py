@@ -77,7 +77,7 @@ def test_province_choropleth_trace_order_and_names():
     fig = F.province_choropleth(
         totals_frame(STATE_A["values"]), indicator="victims_identified", period_label="2024"
     )
-    assert [t.type for t in fig.data] == ["choropleth"] * 6 + ["scattergeo"] * 3
+    assert [t.type for t in fig.data] == ["choropleth"] * 6 + ["scattergeo"] * 3 + ["choropleth", "scattergeo"]
     names = [t.name for t in fig.data]
     assert names[F.TRACE_NO_DATA] == "No data"
     assert names[F.TRACE_ZERO] == "0 (none reported)"
@@ -618,3 +618,17 @@ def test_colorbar_title_says_unit_and_measure():
     assert rate.data[F.TRACE_VALUES].colorbar.title.text.startswith("Rate per<br>100,000")
     ratio = F.province_choropleth(totals_frame({"01": 5.0}, ratio=True), indicator="assisted_per_identified")
     assert ratio.data[F.TRACE_VALUES].colorbar.title.text == "Percent"
+
+
+def test_suppressed_provinces_are_a_legend_state_of_their_own():
+    totals = totals_frame(STATE_A["values"])
+    totals["suppressed"] = False
+    code = totals.loc[totals["value"].notna(), "province"].iloc[0]
+    totals.loc[totals["province"] == code, ["value", "rate_100k", "suppressed"]] = [float("nan"), float("nan"), True]
+    totals.attrs["k"] = 5
+    fig = F.province_choropleth(totals, indicator="victims_identified", period_label="2024")
+    assert list(fig.data[F.TRACE_SUPPRESSED].locations) == [code]
+    assert code not in list(fig.data[F.TRACE_VALUES].locations)
+    assert fig.data[F.TRACE_LEGEND_SUPPRESSED].showlegend and fig.data[F.TRACE_LEGEND_SUPPRESSED].name == "<5 (suppressed)"
+    hover = fig.data[F.TRACE_NO_DATA].customdata[list(F.PROVINCE_CODES).index(code)]
+    assert hover[0].startswith("<5") and "not ranked" in hover[2]
