@@ -169,6 +169,9 @@ def layout_options(services: Services):  # noqa: ANN201 - layouts.main.LayoutOpt
     from data.risk import load_risk_config, methodology
 
     config = load_risk_config()
+    from dashboard.auth import header_account
+
+    identity_label, show_sign_in = header_account(services)
     return LayoutOptions(
         risk_dimensions=[{"key": d.key, "label": d.label_en, "weight": d.weight} for d in config.dimensions],
         risk_indicators=[{"key": i.key, "label": i.label_en, "dimension": i.dimension, "weight": i.weight}
@@ -182,6 +185,8 @@ def layout_options(services: Services):  # noqa: ANN201 - layouts.main.LayoutOpt
         synthetic=meta["synthetic"],
         sources=sources,
         definitions=catalog_records(),
+        identity_label=identity_label,  # auth: header sign-in element
+        show_sign_in=show_sign_in,
     )
 
 
@@ -189,6 +194,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     """Build the Dash app (no store I/O until the first request)."""
     from callbacks import register_all
     from dashboard.api import register_api
+    from dashboard.auth import register_auth
     from dashboard.figures import province_choropleth
     from layouts.main import layout
 
@@ -217,5 +223,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
     app.layout = serve_layout
     register_all(app, services)
+    # After the callbacks: app.csp_hashes covers inline scripts, computed at the first response.
+    register_auth(app.server, services, app.csp_hashes)
     return app
 

@@ -95,6 +95,96 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- users and API tokens (data/users.py) ------------------------------------------------------------
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password from stdin (``--password-stdin``) or typed twice at a hidden prompt."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"password for {args.username}: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the passwords differ; nothing was changed")
+    return first
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Add, remove or list the users who may sign in (partner or admin)."""
+    from data.users import UserError, add_user, list_users, remove_user
+
+    try:
+        if args.action == "add":
+            password = _read_password(args)
+            store = _open(settings)
+            add_user(store, args.username, password, args.role)
+            print(f"user {args.username} added ({args.role})")
+        elif args.action == "remove":
+            remove_user(_open(settings), args.username)
+            print(f"user {args.username} removed, with its API tokens")
+        else:
+            users = list_users(_open(settings))
+            if not users:
+                print("no users: the dashboard is read-only for everyone "
+                      "(add one with `ctip user add NAME --role admin`)")
+            for u in users:
+                print(f"{u['username']:40s} {u['role']:8s} created {u['created_at']:%Y-%m-%d %H:%M}"
+                      + ("  (disabled)" if u["disabled"] else ""))
+    except (UserError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Create, revoke or list API tokens (a token acts with its owner's role)."""
+    from data.users import UserError, create_token, list_tokens, revoke_token
+
+    try:
+        store = _open(settings)
+        if args.action == "create":
+            token_id, token = create_token(store, args.username, args.label)
+            print(f"token {token_id} created for {args.username}. Copy it now; it cannot be shown again:")
+            print(token)
+        elif args.action == "revoke":
+            revoke_token(store, args.token_id)
+            print(f"token {args.token_id} revoked")
+        else:
+            for t in list_tokens(store, args.user):
+                state = f"revoked {t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "active"
+                print(f"{t['token_id']}  {t['username']:20s} {state:24s} {t['label']}")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_auth_parsers(sub: argparse._SubParsersAction) -> None:
+    from data.users import ROLES
+
+    p = sub.add_parser("user", help="add, remove or list the users who may sign in")
+    users = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = users.add_parser("add", help="add a user (the password is prompted for, or read from stdin)")
+    q.add_argument("username")
+    q.add_argument("--role", choices=ROLES, required=True)
+    q.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of stdin")
+    q = users.add_parser("remove", help="remove a user and its API tokens")
+    q.add_argument("username")
+    users.add_parser("list", help="list the users (never their password hashes)")
+    p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("token", help="create, revoke or list API tokens")
+    tokens = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = tokens.add_parser("create", help="create a token for a user and print it once")
+    q.add_argument("username")
+    q.add_argument("--label", default="", help="where the token is used (shown in lists)")
+    q = tokens.add_parser("revoke", help="revoke a token by its id")
+    q.add_argument("token_id")
+    q = tokens.add_parser("list", help="list tokens (never the secrets)")
+    q.add_argument("--user", help="only this user's tokens")
+    p.set_defaults(func=cmd_token)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and ``--help``)."""
     from data.demo import DEFAULT_SEED
@@ -131,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
+
+    _add_auth_parsers(sub)
     return parser
 
 

@@ -78,3 +78,5 @@ RISK_METHODOLOGY = "risk-methodology-section"
 RISK_DOWNLOAD_CSV = "risk-download-csv-button"
 RISK_DOWNLOAD_XLSX = "risk-download-xlsx-button"
 RISK_DOWNLOAD = "risk-download-file"
+
+HEADER_ACCOUNT = "header-account-text"  # sign-in link / signed-in user (dashboard/auth.py)

@@ -48,6 +48,21 @@ class LayoutOptions:
     risk_dimensions: list[dict] = field(default_factory=list)
     risk_indicators: list[dict] = field(default_factory=list)
     risk_methodology: dict = field(default_factory=dict)
+    identity_label: str = ""  # "alice (partner)" when signed in (dashboard.auth.header_account)
+    show_sign_in: bool = False  # users are configured and the visitor is anonymous
+
+
+def _account(options: LayoutOptions) -> html.Span:
+    """Sign-in link, or who is signed in with links to API tokens and sign-out; empty with no users."""
+    if options.identity_label:
+        children = [f"Signed in as {options.identity_label} · ",
+                    html.A("API tokens", href="/auth/tokens", className="link-light"), " · ",
+                    html.A("Sign out", href="/auth/logout", className="link-light")]
+    elif options.show_sign_in:
+        children = [html.A("Sign in", href="/auth/login", className="link-light")]
+    else:
+        children = []
+    return html.Span(children, id=ids.HEADER_ACCOUNT, className="meta", hidden=not children)
 
 
 def header(options: LayoutOptions) -> html.Header:
@@ -65,6 +80,7 @@ def header(options: LayoutOptions) -> html.Header:
                 hidden=not options.synthetic,
             ),
             html.Span(options.coverage_text, id=ids.HEADER_COVERAGE, className="meta ms-auto"),
+            _account(options),
         ],
     )
 

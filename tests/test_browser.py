@@ -160,7 +160,11 @@ def test_filters_work_from_the_keyboard(dash_duo, app):
     assert _js(dash_duo, "return document.activeElement.id;") == ids.INDICATOR
     ActionChains(dash_duo.driver).send_keys(Keys.ENTER).perform()
     _wait_for(dash_duo, lambda: dash_duo.find_element(f"#{ids.INDICATOR}").get_attribute("aria-expanded") == "true", message="open")
-    ActionChains(dash_duo.driver).send_keys(Keys.ARROW_DOWN).send_keys(Keys.ENTER).perform()
+    focused = "return document.activeElement.value || '';"
+    _wait_for(dash_duo, lambda: _js(dash_duo, focused) == "victims_identified", message="focus on the current option")
+    ActionChains(dash_duo.driver).send_keys(Keys.ARROW_DOWN).perform()
+    _wait_for(dash_duo, lambda: _js(dash_duo, focused) == "victims_referred", message="focus on the next option")
+    ActionChains(dash_duo.driver).send_keys(Keys.ENTER).perform()
     _wait_for(dash_duo, lambda: "indicator=victims_referred" in _search(dash_duo), message="keyboard choice in URL")
     assert dash_duo.get_logs() == []
 
