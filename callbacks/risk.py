@@ -9,6 +9,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
 from dashboard import figures, ids
+from dashboard.access import protect_risk_components
 from dashboard.state import ViewState, parse_search
 from data.gazetteer import province
 from data.risk import load_risk_config, risk_table
@@ -16,11 +17,13 @@ from layouts.risk import DIMENSION_LABELS
 
 
 def risk_for_state(services, state: ViewState) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: ANN001
-    """The index for a view state (period end = the state's 'To' month, else the last month with data)."""
-    return services.cached(
+    """The index for a view state (period end = the state's 'To' month, else the last month with data);
+    components built from victim counts are withheld from viewers without the partner role."""
+    scores, components = services.cached(
         risk_table, period_end=state.end, months=state.months, dimension_weights=dict(state.weights) or None,
         indicator_weights=dict(state.iweights) or None, aggregation=state.aggregation,
     )
+    return scores, protect_risk_components(components)
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -63,8 +66,8 @@ def drilldown(scores: pd.DataFrame, components: pd.DataFrame, code: str, class_l
         sub = comp[comp["dimension"] == dim]
         body = [html.Tr([
             html.Td(r.label_en),
-            html.Td(_fmt(r.raw, 2), className="text-end"),
-            html.Td(_fmt(r.normalised, 2), className="text-end"),
+            html.Td("withheld" if r.withheld else _fmt(r.raw, 2), className="text-end"),
+            html.Td("withheld" if r.withheld else _fmt(r.normalised, 2), className="text-end"),
             html.Td(f"{r.period_start:%b %Y}–{r.period_end:%b %Y}" if not pd.isna(r.period_start)
                     else ("no data" if pd.isna(r.raw) else "static")),
         ]) for r in sub.itertuples()]

@@ -25,3 +25,23 @@ def must_suppress(indicator_id: str) -> bool:
     else:
         sensitive = ind.sensitive
     return bool(sensitive) and not viewer_is_partner()
+
+
+def protect_risk_components(components):  # noqa: ANN001, ANN201 - pandas.DataFrame in and out
+    """Withhold the raw and normalised values of risk components built from sensitive counts (victims)
+    from viewers without the partner role: a victims-per-100,000 rate times the population is a count.
+    Scores and dimension scores stay: they combine many indicators. Adds a ``withheld`` column."""
+    from data.risk import load_risk_config
+
+    out = components.copy()
+    if viewer_is_partner():
+        out["withheld"] = False
+        return out
+    sensitive = {spec.key for spec in load_risk_config().indicators
+                 if any(get_indicator(src).sensitive for src in spec.sources)}
+    mask = out["key"].isin(sensitive)
+    out["withheld"] = mask
+    for col in ("raw", "transformed", "capped", "normalised"):
+        if col in out:
+            out.loc[mask, col] = float("nan")
+    return out

@@ -25,7 +25,7 @@ from typing import Any
 import flask
 import pandas as pd
 
-from dashboard.access import must_suppress
+from dashboard.access import must_suppress, protect_risk_components
 from dashboard.exports import SYNTHETIC_NOTICE, is_synthetic, neutralise_text, period_label, view_window
 from dashboard.state import CLASSIFICATIONS, MEASURES, VIEWS, StateError, ViewState, parse_state
 from data.catalog import DOMAINS, THEMES, catalog_records, indicators
@@ -350,6 +350,7 @@ def _risk(store: Store, params: dict[str, list[str]]) -> flask.Response:
         store, period_end=opts["period_end"], months=opts["months"], dimension_weights=opts["weights"],
         indicator_weights=opts["iweights"], aggregation=opts["aggregation"],
     )
+    components = protect_risk_components(components)
     start, end = scores.attrs["period_start"], scores.attrs["period_end"]
     rows = risk_rows(scores)
     synthetic = _risk_synthetic(store)

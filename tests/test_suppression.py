@@ -94,3 +94,13 @@ def test_partners_see_exact_values(demo_store):
     f = Filters("victims_identified", start=pd.Timestamp("2024-01-01").date(), end=pd.Timestamp("2024-03-01").date())
     exact = ViewData(direct(demo_store), f, protect=False).province_totals()
     assert ((exact["value"] > 0) & (exact["value"] < K)).any()
+
+
+def test_risk_components_from_victim_counts_are_withheld_from_anonymous_viewers(client):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/v1/risk?format=csv").data.decode("utf-8-sig"))))
+    assert rows and all(r["victims_per_100k_raw"] == "" and r["victims_per_100k_normalised"] == "" for r in rows)
+    assert any(r["departures_per_1000_raw"] for r in rows)  # migration is not sensitive
+    assert any(r["score"] for r in rows)  # the composite score stays
