@@ -10,6 +10,7 @@ in the livelihood provinces, children and women over-represented in some exploit
 from __future__ import annotations
 
 import datetime as dt
+
 import numpy as np
 import pandas as pd
 

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.catalog import Indicator, indicator as get_indicator
+from data.catalog import Indicator
+from data.catalog import indicator as get_indicator
 from data.gazetteer import PROVINCE_CODES
 from data.schema import DIMENSIONS, NATIONAL, Filters, add_months, months_between
 from data.store import Store

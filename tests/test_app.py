@@ -69,10 +69,11 @@ def test_page_and_api_respond(app):
 
 
 def test_map_callback_returns_a_small_patch(app):
+    from plotly.utils import PlotlyJSONEncoder
+
     from callbacks.views import map_args
     from dashboard.figures import choropleth_patch
     from dashboard.state import parse_search
-    from plotly.utils import PlotlyJSONEncoder
 
     services = app.server.config["CTIP_SERVICES"]
     patch = choropleth_patch(**map_args(services, parse_search("?indicator=victims_identified&start=2024-01&end=2024-12")))

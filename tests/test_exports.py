@@ -27,7 +27,7 @@ from dashboard.state import ViewState, parse_search, parse_state
 from dashboard.viewdata import ViewData, direct
 from data.gazetteer import target_codes
 from data.maintenance import ensure_reference, load_demo
-from data.queries import breakdown, province_totals, time_series
+from data.queries import province_totals
 from data.store import Store, open_store
 from geo.boundaries import ATTRIBUTION
 from tests.conftest import obs
