@@ -37,6 +37,50 @@ def test_parse_value_rejects_what_is_not_a_plain_non_negative_number():
             parse_value(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("12,5", "'12,5' uses a comma as decimal separator; write 12.5"),
+        ("0,25", "write 0.25"),
+        ("1.234,5", "uses a thousands separator and a decimal comma; write plain digits with a decimal point, e.g. 1234.5"),
+        ("12 345", "uses a thousands separator; write plain digits, e.g. 12345"),
+        ("'12", "starts with an apostrophe (a spreadsheet text marker); write the number alone, e.g. 12"),
+        ("=4+8", "is a spreadsheet formula, not a number; paste the values only"),
+        ("#DIV/0!", "is a spreadsheet error, not a number"),
+        ("-3", "'-3' is negative; values must be 0 or more"),  # a number, not a formula
+        ("-0.5", "is negative"),
+        ("n/a", "is not a number; write 0 for a true zero, or leave the row out"),
+        ("Infinity", "is not a number; write a finite count"),
+        ("1e999", "is not a finite number"),
+    ],
+)
+def test_parse_value_says_what_is_wrong_and_how_to_write_it(text, message):
+    with pytest.raises(ValueError) as info:
+        parse_value(text)
+    assert message in str(info.value)
+
+
+def test_parse_value_accepts_signs_and_exponents():
+    assert parse_value("+4") == 4.0 and parse_value("1e3") == 1000.0 and parse_value(".5") == 0.5
+    assert str(parse_value("-0")) == "0.0"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("202403", "'202403' is not a period; write it as 2024-03"),
+        ("45366", "'45366' is a spreadsheet date number (2024-03-15), not a period; format the period column as text"),
+        ("2024-02-30", "is not a real date"),
+        ("2024-00", "is not a real date"),
+        ("2099-01", "is in the future; check the year"),
+    ],
+)
+def test_parse_period_explains_common_mistakes(text, message):
+    with pytest.raises(ValueError) as info:
+        parse_period(text, today=TODAY)
+    assert message in str(info.value)
+
+
 def test_import_reports_all_twenty_mistakes_and_writes_nothing(store):
     before = store_info(store)
     with pytest.raises(ImportRejected) as info:
