@@ -80,3 +80,21 @@ RISK_DOWNLOAD_XLSX = "risk-download-xlsx-button"
 RISK_DOWNLOAD = "risk-download-file"
 
 HEADER_ACCOUNT = "header-account-text"  # sign-in link / signed-in user (dashboard/auth.py)
+
+# Import tab (layouts/upload.py, callbacks/upload.py)
+IMPORT_GATE = "import-gate-text"
+IMPORT_FORM = "import-form-section"
+IMPORT_UPLOAD = "import-file-upload"
+IMPORT_CLIENT_NOTE = "import-client-note"
+IMPORT_REPLACE = "import-replace-checkbox"
+IMPORT_LOADING = "import-progress-loading"
+IMPORT_STATUS = "import-status-text"
+IMPORT_PROBLEMS = "import-problems-table"
+IMPORT_SUMMARY = "import-summary-panel"
+IMPORT_CONFIRM = "import-confirm-button"
+IMPORT_TOKEN = "import-token-store"
+IMPORT_WRITTEN = "import-written-store"
+IMPORT_UNDO = "import-undo-confirm"
+IMPORT_UNDO_BUTTON = "import-undo-button"
+IMPORT_UNDO_TARGET = "import-undo-target-store"
+IMPORT_BATCHES = "import-batches-table"

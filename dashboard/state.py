@@ -17,7 +17,7 @@ from data.catalog import UnknownIndicatorError, indicator as get_indicator
 from data.gazetteer import PROVINCE_CODES, target_codes
 from data.schema import ALLOWED_VALUES, DIMENSIONS, GRANULARITIES, Filters
 
-VIEWS = ("overview", "migration", "victims", "livelihood", "risk", "about")
+VIEWS = ("overview", "migration", "victims", "livelihood", "risk", "about", "import")
 DEFAULT_VIEW = "overview"
 VIEW_DEFAULT_INDICATOR = {
     "overview": "victims_identified",
@@ -26,6 +26,7 @@ VIEW_DEFAULT_INDICATOR = {
     "livelihood": "livelihood_coverage",
     "risk": "victims_identified",
     "about": "victims_identified",
+    "import": "victims_identified",
 }
 MEASURES = ("count", "rate")
 AGGREGATIONS = ("geometric", "arithmetic")

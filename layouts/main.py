@@ -13,6 +13,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from layouts.risk import risk_tab
+from layouts.upload import upload_tab
 
 GRAPH_CONFIG = {
     "topojsonURL": "/assets/topojson/",
@@ -267,6 +268,10 @@ def layout(options: LayoutOptions, *, map_figure) -> html.Div:  # noqa: ANN001
                     dbc.Tab(risk_tab(options.risk_dimensions, options.risk_indicators, options.risk_methodology),
                             label="Risk index", tab_id="risk"),
                     dbc.Tab(about_tab(options), label="About & sources", tab_id="about"),
+                    # Signed-in users are partners or admins; callbacks/upload.py checks the role at every request.
+                    dbc.Tab(upload_tab(signed_in=bool(options.identity_label),
+                                       users_configured=bool(options.identity_label) or options.show_sign_in),
+                            label="Import data", tab_id="import"),
                 ])),
             ]), lg=9, xl=9),
         ])),
