@@ -104,7 +104,12 @@ def register(app, services) -> None:  # noqa: ANN001
     def update_map(query):  # noqa: ANN001, ANN202
         """View state -> province map values (a Patch: the geometry is never resent)."""
         state = parse_search(query)
-        return figures.choropleth_patch(**map_args(services, state))
+        # The Patch is a pure function of the state, the data version and whether the viewer gets
+        # protected numbers, so a state seen before is answered from the cache.
+        return services.cached(_map_patch, state.to_query(), must_suppress(state.indicator))
+
+    def _map_patch(_store, query: str, _protected: bool):  # noqa: ANN001, ANN202
+        return figures.choropleth_patch(**map_args(services, parse_search(query)))
 
     @app.callback(Output(ids.MAP_NOTE, "children"), Input(ids.STATE, "data"))
     def update_map_note(query):  # noqa: ANN001, ANN202

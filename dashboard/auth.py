@@ -222,6 +222,9 @@ def header_account(services: Any = None) -> tuple[str, bool]:
 
 
 def _resolve_identity(state: _AuthState) -> Identity:
+    # No credentials at all: anonymous without asking the store (the common, hot path).
+    if not flask.request.headers.get("Authorization") and not flask.session.get("user"):
+        return ANONYMOUS_IDENTITY
     if not users_configured():
         return ANONYMOUS_IDENTITY
     store = state.services.store()

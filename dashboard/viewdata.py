@@ -72,7 +72,7 @@ class ViewData:
             out["rank"] = out["value"].rank(method="min", ascending=False).astype("Int64")
             out.attrs["k"] = self.k
             return out
-        return self._release().province_totals()
+        return self.cached(_released_province_totals, self.filters.with_(provinces=()))
 
     def series(self, provinces: Sequence[str] = (), *, by_province: bool = False, rate: bool = False) -> pd.DataFrame:
         """``period, province, value[, suppressed]`` like :func:`data.queries.time_series`."""
@@ -138,6 +138,11 @@ class ViewData:
         cells = released.levels[("province", dim)]
         cells = cells[cells["province"].isin(provinces) & (cells[dim] != "")]
         return cells.sort_values(["province", "value", dim], ascending=[True, False, True], na_position="last").reset_index(drop=True)
+
+
+def _released_province_totals(store, filters: Filters) -> pd.DataFrame:  # noqa: ANN001
+    """The protected province totals of a window (a function of the store, so it can be cached)."""
+    return queries.released_view(store, filters).province_totals()
 
 
 def kpi_protected(cached: Cached, filters: Filters, protect: bool) -> tuple[queries.Kpi, bool, bool]:
