@@ -268,6 +268,16 @@ RISK_ROW_COLUMNS = ("province_code", "province_name", "score", "class", "rank", 
                     *DIMENSION_KEYS, "reliability")
 _RISK_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _RISK_MONTHS = re.compile(r"^\d{1,3}$")
+#: Weights are relative, so nothing needs more; far larger ones (1e308) overflow the index arithmetic.
+MAX_RISK_WEIGHT = 1_000_000.0
+
+
+def _capped(weights: dict[str, float]) -> dict[str, float]:
+    """``weights`` when none is above MAX_RISK_WEIGHT (ValueError otherwise)."""
+    for key, value in weights.items():
+        if value > MAX_RISK_WEIGHT:
+            raise ValueError(f"weight of {key!r} is above the maximum {MAX_RISK_WEIGHT:,.0f}")
+    return weights
 
 
 def _risk_params(store: Store, params: dict[str, list[str]]) -> dict[str, Any]:
@@ -298,11 +308,11 @@ def _risk_params(store: Store, params: dict[str, list[str]]) -> dict[str, Any]:
     else:
         period_end = default_period_end(store, config) or dt.date.today().replace(day=1)
     try:
-        weights = resolve_dimension_weights(config, parse_weights(given.get("weights")))
+        weights = resolve_dimension_weights(config, _capped(parse_weights(given.get("weights"))))
     except ValueError as exc:
         raise StateError("weights", str(exc)) from None
     try:
-        iweights = resolve_indicator_weights(config, parse_weights(given.get("iweights")), weights)
+        iweights = resolve_indicator_weights(config, _capped(parse_weights(given.get("iweights"))), weights)
     except ValueError as exc:
         raise StateError("iweights", str(exc)) from None
     return {"format": fmt, "aggregation": aggregation, "months": months, "period_end": period_end,
@@ -600,7 +610,7 @@ def openapi_document() -> dict[str, Any]:
                 "pattern": weights_pattern(list(DIMENSION_KEYS)),
                 "examples": [",".join(f"{k}:{v:g}" for k, v in risk_config.dimension_weights().items())],
             },
-            "Dimension weights key:weight (>= 0, not all 0); dimensions left out keep their default",
+            "Dimension weights key:weight (0–1,000,000, not all 0); dimensions left out keep their default",
         ),
         param(
             "iweights",
@@ -608,7 +618,7 @@ def openapi_document() -> dict[str, Any]:
                 "type": "string",
                 "pattern": weights_pattern(risk_keys),
             },
-            "Indicator weights key:weight (keys in /api/v1/risk/methodology); others keep their default",
+            "Indicator weights key:weight (0–1,000,000; keys in /api/v1/risk/methodology); others keep their default",
         ),
         param(
             "aggregation",

@@ -254,6 +254,8 @@ def parse_state(params: Mapping[str, object], *, known_extra: tuple[str, ...] = 
         if dim not in allowed_dims:
             raise StateError(dim, f"{ind.id} cannot be filtered by {dim}; it allows {', '.join(allowed_dims) or 'none'}")
         values = tuple(sorted({v.strip() for v in flat[dim].split(",") if v.strip()}))
+        if not values:
+            continue  # a blank filter (e.g. "sex= ") filters nothing
         for v in values:
             if dim in ALLOWED_VALUES and v not in ALLOWED_VALUES[dim]:
                 raise StateError(dim, f"{v!r} is not a {dim} value; use {'|'.join(ALLOWED_VALUES[dim])}")

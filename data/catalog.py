@@ -401,7 +401,8 @@ def indicator(id: str) -> Indicator:
 
 def _suggest_ids(text: str, ids: list[str]) -> list[str]:
     """Up to three ids close to ``text``: near-best fuzzy matches, else ids containing it."""
-    key = text.strip().casefold().replace("-", "_").replace(" ", "_")
+    # Ids are short; matching a long string only costs time (a 10k-character request took ~0.8 s).
+    key = text.strip().casefold().replace("-", "_").replace(" ", "_")[:64]
     scored = sorted(((difflib.SequenceMatcher(None, key, i).ratio(), i) for i in ids), reverse=True)
     if scored and scored[0][0] >= 0.6:
         best = scored[0][0]
