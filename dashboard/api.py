@@ -134,6 +134,19 @@ def register_api(server: flask.Flask, get_store: Callable[[], Store]) -> None:
         """Catalog -> OpenAPI 3.1 description of these routes."""
         return _json(openapi_document())
 
+    @bp.get("/api/<path:rest>")
+    def api_not_found(rest: str) -> flask.Response:
+        """Unknown API paths get a JSON 404 (not the dashboard page that Dash serves for other paths)."""
+        return _json({"error": "no such API route; see /api/v1/openapi.json", "parameter": None}, 404)
+
+    @server.errorhandler(405)
+    def method_not_allowed(exc):  # noqa: ANN001, ANN202
+        """A wrong method on an API route is a JSON error too."""
+        if flask.request.path.startswith("/api/"):
+            return _json({"error": f"{flask.request.method} is not allowed here; the API is read-only (GET)",
+                          "parameter": None}, 405)
+        return exc
+
     server.register_blueprint(bp)
 
 

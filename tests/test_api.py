@@ -333,3 +333,10 @@ def test_openapi_routes_all_exist(client: flask.testing.FlaskClient) -> None:
     for path in openapi_document()["paths"]:
         query = "?indicator=hotline_calls" if path.endswith("observations") else ""
         assert client.get(path + query).status_code == 200, path
+
+
+def test_unknown_api_paths_and_methods_are_json_errors(client: flask.testing.FlaskClient) -> None:
+    res = client.get("/api/v2/nothing-here")
+    assert res.status_code == 404 and res.is_json and "openapi" in res.get_json()["error"]
+    res = client.post("/api/v1/observations?indicator=victims_identified")
+    assert res.status_code == 405 and res.is_json
