@@ -125,3 +125,33 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     load_demo(store)
     store.close()
     return url
+
+
+def wait_until(predicate, timeout: float = 25, message: str = "condition") -> None:  # noqa: ANN001
+    """Poll ``predicate`` (a browser condition) until it is truthy, or fail naming ``message``."""
+    import time
+
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if predicate():
+                return
+        except Exception:  # noqa: BLE001 - the DOM may be mid-render
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def app_with_partner(demo_db: str, tmp_path, username: str, password: str, *, secret: str = "p" * 48):  # noqa: ANN001, ANN201
+    """A dashboard on a private copy of the demo store (users added stay there) with one partner."""
+    import shutil
+
+    from dashboard.app import create_app
+    from dashboard.settings import Settings
+    from data import users
+
+    path = tmp_path / f"{username}.duckdb"
+    shutil.copy(demo_db.removeprefix("duckdb://"), path)
+    app = create_app(Settings(database_url=f"duckdb://{path}", secret_key=secret))
+    users.add_user(app.server.config["CTIP_SERVICES"].store(), username, password, "partner")
+    return app

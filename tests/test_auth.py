@@ -6,7 +6,6 @@ import base64
 import hashlib
 import io
 import re
-import shutil
 import time
 
 import pytest
@@ -19,6 +18,8 @@ from dashboard.auth import LoginRateLimiter, safe_next
 from dashboard.cli import main as cli_main
 from dashboard.settings import Settings
 from data.users import UserError
+from tests.conftest import app_with_partner
+from tests.conftest import wait_until as _wait
 
 PASSWORD = "correct horse battery"
 
@@ -501,23 +502,9 @@ def test_cli_user_and_token_commands(tmp_path, monkeypatch, capsys):
 @pytest.fixture
 def csp_app(demo_db, tmp_path):
     """The demo store copied (so users added here stay here) with one partner account."""
-    path = tmp_path / "demo-copy.duckdb"
-    shutil.copy(demo_db.removeprefix("duckdb://"), path)
-    app = create_app(Settings(database_url=f"duckdb://{path}", secret_key="b" * 48))
-    users.add_user(app.server.config["CTIP_SERVICES"].store(), "alice", PASSWORD, "partner")
-    return app
+    return app_with_partner(demo_db, tmp_path, "alice", PASSWORD, secret="b" * 48)
 
 
-def _wait(predicate, timeout=20, message="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001 - the DOM may be mid-render
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def test_browser_page_draws_under_the_csp_and_sign_in_works(dash_duo, csp_app):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import glob
 import os
-import time
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -14,6 +13,7 @@ from selenium.webdriver.common.by import By
 from dashboard import ids
 from dashboard.app import create_app
 from dashboard.settings import Settings
+from tests.conftest import wait_until
 
 MAP_PATHS = f"#{ids.MAP} path.choroplethlocation"
 
@@ -23,16 +23,8 @@ def app(demo_db):
     return create_app(Settings(database_url=demo_db))
 
 
-def _wait_for(dash_duo, predicate, timeout=20, message="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001 - the DOM may be mid-render
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message}")
+def _wait_for(dash_duo, predicate, timeout=20, message="condition"):  # noqa: ARG001 - dash_duo kept for call sites
+    wait_until(predicate, timeout=timeout, message=message)
 
 
 def _js(dash_duo, script, *args):

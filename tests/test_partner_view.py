@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import time
-
 import pytest
 from argon2 import PasswordHasher
 
 from dashboard import figures, ids
-from dashboard.app import create_app
-from dashboard.settings import Settings
 from data import users
+from tests.conftest import app_with_partner
+from tests.conftest import wait_until as _wait
 
 PASSWORD = "a long partner passphrase"
 VIEW = "/?view=overview&indicator=victims_identified&start=2024-01&end=2024-01"
@@ -20,23 +17,9 @@ VIEW = "/?view=overview&indicator=victims_identified&start=2024-01&end=2024-01"
 @pytest.fixture
 def partner_app(demo_db, tmp_path, monkeypatch):
     monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    path = tmp_path / "partner.duckdb"
-    shutil.copy(demo_db.removeprefix("duckdb://"), path)
-    app = create_app(Settings(database_url=f"duckdb://{path}", secret_key="p" * 48))
-    users.add_user(app.server.config["CTIP_SERVICES"].store(), "nita", PASSWORD, "partner")
-    return app
+    return app_with_partner(demo_db, tmp_path, "nita", PASSWORD)
 
 
-def _wait(predicate, timeout=25, message="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001 - the DOM may be mid-render
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def _suppressed_on_map(dash_duo):
@@ -71,6 +54,9 @@ def test_partner_sees_exact_values_and_sign_out_hides_them(dash_duo, partner_app
     # Sign out: the small counts are hidden again.
     driver.get(dash_duo.server_url + "/auth/logout")
     dash_duo.find_element("form button[type=submit]").click()
+    # Let the sign-out round trip finish before navigating (navigating away could abort the POST).
+    _wait(lambda: "/auth/logout" not in driver.current_url
+          and "Signed in" not in dash_duo.find_element(f"#{ids.HEADER_ACCOUNT}").text, message="signed out")
     driver.get(dash_duo.server_url + VIEW)
     _wait(lambda: _suppressed_on_map(dash_duo), message="suppression after signing out")
     _wait(lambda: any("<5" in c for c in _small_values_in_table(dash_duo)[0]), message="'<5' again")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,8 @@ from dashboard.app import create_app
 from dashboard.settings import Settings
 from data import users
 from data.maintenance import store_info
+from tests.conftest import app_with_partner
+from tests.conftest import wait_until as _wait
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOOD = FIXTURES / "partner_khmer_aliases.csv"
@@ -224,23 +225,9 @@ def test_pending_files_expire_and_stay_few():
 # -- browser ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def partner_app(demo_db, tmp_path, fast_hasher):
-    path = tmp_path / "upload.duckdb"
-    shutil.copy(demo_db.removeprefix("duckdb://"), path)
-    app = create_app(Settings(database_url=f"duckdb://{path}", secret_key="p" * 48))
-    users.add_user(app.server.config["CTIP_SERVICES"].store(), "nita", PASSWORD, "partner")
-    return app
+    return app_with_partner(demo_db, tmp_path, "nita", PASSWORD)
 
 
-def _wait(predicate, timeout=25, message="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001 - the DOM may be mid-render
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def test_partner_uploads_imports_and_undoes_in_the_browser(dash_duo, partner_app, monkeypatch):
