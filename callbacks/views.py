@@ -13,6 +13,7 @@ from dashboard.viewdata import ViewData, kpi_protected
 from data import queries
 from data.catalog import indicator as get_indicator
 from data.gazetteer import livelihood_codes, province, target_codes
+from data.release import NotPublished
 from data.schema import Filters
 
 HEADLINE = ("victims_identified", "migrants_departed", "households_supported")
@@ -181,7 +182,9 @@ def register(app, services) -> None:  # noqa: ANN001
         elif state.by or ind.disaggregations:
             # Protected data: totals by category over the window, from the released table.
             dim = state.by or ind.disaggregations[0]
-            fig = figures.breakdown_bar_figure(data.breakdown(dim), indicator=ind, by=dim, period_label=label)
+            frame = data.breakdown(dim)
+            fig = (figures.empty_figure(frame.attrs["not_published"]) if frame.attrs.get("not_published")
+                   else figures.breakdown_bar_figure(frame, indicator=ind, by=dim, period_label=label))
         else:
             fig = figures.empty_figure(f"{ind.name_en} has no disaggregation; choose 'Break down by' for another indicator")
         totals = data.province_totals()
@@ -237,19 +240,32 @@ def register(app, services) -> None:  # noqa: ANN001
         def bar(dim: str):  # noqa: ANN202
             if dim not in dims:
                 return figures.empty_figure(f"{ind.name_en} is not broken down by {dim.replace('_', ' ')}")
-            return figures.breakdown_bar_figure(data.breakdown(dim), indicator=ind, by=dim, period_label=label)
+            frame = data.breakdown(dim)
+            if frame.attrs.get("not_published"):
+                return figures.empty_figure(frame.attrs["not_published"])
+            return figures.breakdown_bar_figure(frame, indicator=ind, by=dim, period_label=label)
+
+        def published(fn, *args):  # noqa: ANN001, ANN202 - a protected table, or the reason it is not shown
+            try:
+                return fn(*args), None
+            except NotPublished as exc:
+                return None, str(exc)
 
         by_type = bar("exploitation_type")
         by_nat = bar("nationality")
-        if "sex" in dims and "age_group" in dims and not data.protect:
-            sex_age = services.cached(queries.aggregate, f, ["sex", "age_group"])
-            sex_age["group"] = sex_age["sex"].map(lambda s: figures.category_label("sex", s)) + " · " + \
-                sex_age["age_group"].map(lambda a: figures.category_label("age_group", a))
-            frame = sex_age.rename(columns={"group": "sex_age"})[["sex_age", "value"]].groupby("sex_age", as_index=False).sum()
-            frame["share"] = frame["value"] / frame["value"].sum()
-            frame = frame.rename(columns={"sex_age": "sex"})
-            sex_age_fig = figures.breakdown_bar_figure(frame, indicator=ind, by="sex", period_label=label,
-                                                       title=f"{ind.name_en} by sex and age group · {label}")
+        if "sex" in dims and "age_group" in dims:
+            sex_age, reason = published(data.cross, ("sex", "age_group"), state.provinces)
+            if reason:
+                sex_age_fig = figures.empty_figure(reason)
+            else:
+                sex_age["group"] = sex_age["sex"].map(lambda s: figures.category_label("sex", s)) + " · " + \
+                    sex_age["age_group"].map(lambda a: figures.category_label("age_group", a))
+                total, hidden = data.total(state.provinces)
+                frame = sex_age.rename(columns={"group": "sex"})[["sex", "value", "suppressed"]]
+                frame["share"] = frame["value"] / total if total and not hidden else float("nan")
+                frame = frame.sort_values("value", ascending=False, na_position="last").reset_index(drop=True)
+                sex_age_fig = figures.breakdown_bar_figure(frame, indicator=ind, by="sex", period_label=label,
+                                                           title=f"{ind.name_en} by sex and age group · {label}")
         else:
             sex_age_fig = bar("sex")
         # Target provinces (or the selection) ranked, with their most frequent exploitation type.
@@ -258,23 +274,30 @@ def register(app, services) -> None:  # noqa: ANN001
         totals = totals[totals["province"].isin(scope)]
         extra = None
         if "exploitation_type" in dims:
-            top = data.province_mix("exploitation_type", scope).dropna(subset=["value"]).groupby("province").head(1)
-            extra = {r.province: f"{figures.category_label('exploitation_type', r.exploitation_type)} ({r.value:,.0f})"
-                     for r in top.itertuples()}
+            mix, _ = published(data.province_mix, "exploitation_type", scope)
+            if mix is not None:
+                top = mix.dropna(subset=["value"]).groupby("province").head(1)
+                extra = {r.province: f"{figures.category_label('exploitation_type', r.exploitation_type)} ({r.value:,.0f})"
+                         for r in top.itertuples()}
         which = "selected provinces" if state.provinces else "the eight CTIP target provinces"
         table = rank_table(totals, ind, caption=f"{ind.name_en} in {which}, {label}", extra=extra)
         if {"nationality", "exploitation_type"} <= set(dims):
             ff = f.with_(where=tuple({**dict(f.where), "exploitation_type": ("forced_criminality",)}.items()))
-            flows = services.cached(queries.flows, ff, origin="nationality", destination="province")
-            flows = flows[flows["origin"] != "KHM"]
+            reason = None
             if data.protect:
-                from data.privacy import release
-
-                cells = release(flows, ["origin", "destination"])[("origin", "destination")]
-                flows = cells[~cells["suppressed"]][["origin", "destination", "value"]]
-            flow_map = figures.flow_map_figure(flows, indicator=ind, origin_kind="nationality", dest_kind="province", top=state.top,
-                                               min_flow=state.min_flow, period_label=label,
-                                               title=f"Foreign victims of forced criminality: nationality → province identified · {label}")
+                fdata = ViewData(services.cached, ff.with_(provinces=()), protect=True)
+                cells, reason = published(fdata.cross, ("province", "nationality"))
+                flows = pd.DataFrame(columns=["origin", "destination", "value"]) if reason else \
+                    cells[~cells["suppressed"]].rename(columns={"nationality": "origin", "province": "destination"})
+                flows = flows[(flows["destination"] != "00") & (flows["origin"] != "") & (flows["value"] > 0)]
+                flows = flows[["origin", "destination", "value"]].sort_values(["value", "origin", "destination"],
+                                                                              ascending=[False, True, True])
+            else:
+                flows = services.cached(queries.flows, ff, origin="nationality", destination="province")
+            flows = flows[flows["origin"] != "KHM"]
+            flow_map = figures.empty_figure(reason) if reason else figures.flow_map_figure(
+                flows, indicator=ind, origin_kind="nationality", dest_kind="province", top=state.top, min_flow=state.min_flow,
+                period_label=label, title=f"Foreign victims of forced criminality: nationality → province identified · {label}")
         else:
             flow_map = figures.empty_figure(f"{ind.name_en} has no nationality breakdown")
         return by_type, table, by_nat, sex_age_fig, flow_map

@@ -28,12 +28,14 @@ import pandas as pd
 from dashboard.access import must_suppress, protect_risk_components
 from dashboard.exports import SYNTHETIC_NOTICE, is_synthetic, neutralise_text, period_label, view_window
 from dashboard.state import CLASSIFICATIONS, MEASURES, VIEWS, StateError, ViewState, parse_state
+from dashboard.viewdata import ViewData, direct
 from data.catalog import DOMAINS, THEMES, catalog_records, indicators
 from data.catalog import indicator as get_indicator
 from data.gazetteer import PROVINCE_CODES, province_name
 from data.maintenance import has_demo
-from data.privacy import is_small, release, suppression_k
+from data.privacy import suppression_k
 from data.queries import QueryError, aggregate
+from data.release import release_for
 from data.risk import AGGREGATIONS as RISK_AGGREGATIONS
 from data.risk import (
     DIMENSION_KEYS,
@@ -216,24 +218,38 @@ def observation_rows(store: Store, state: ViewState) -> list[dict[str, Any]]:
 
 def protected_cells(store: Store, state: ViewState, dims: list[str]) -> pd.DataFrame:
     """Aggregated cells for the state, with small counts of sensitive indicators suppressed for viewers
-    without the partner role. The protected table always spans all provinces, so every request sees
-    the same suppression pattern, whatever provinces it asks for."""
+    without the partner role. Every cell is read from the indicator's one protected release
+    (:mod:`data.release`), so every request and every screen sees the same suppression pattern; a table
+    the release does not publish raises :class:`data.release.NotPublished` (a 400 naming the fix)."""
     filters = state.filters()
     if not must_suppress(state.indicator):
         frame = aggregate(store, filters, dims)
         frame["suppressed"] = False
         return frame
-    k = suppression_k()
     if get_indicator(state.indicator).aggregation == "ratio":
         frame = aggregate(store, filters, dims)
-        hidden = is_small(frame["numerator"], k) | is_small(frame["denominator"], k)
+        view = ViewData(direct(store), filters, protect=True)
+        per_period = "period" in dims
+        hidden = view._ratio_mask(frame, [d for d in dims if d != "period"], provinces=filters.provinces, per_period=per_period)
         frame["suppressed"] = hidden
         frame.loc[hidden, ["value", "numerator", "denominator"]] = float("nan")
         return frame
-    cells = release(aggregate(store, filters.with_(provinces=()), dims), dims, k=k)[tuple(dims)]
+    release = release_for(store, filters.with_(provinces=()))
+    where = dict(filters.where)
     if filters.provinces:
-        cells = cells[cells["province"].isin(filters.provinces)]
-    return cells
+        where["province"] = filters.provinces
+    cols = [d for d in dims if d != "period"]
+    cells = release.cells(cols, where=where, start=filters.start, end=filters.end,
+                          granularity=filters.granularity if "period" in dims else None)
+    if "period" in cells:
+        cells["period"] = pd.to_datetime(cells["period"])
+    # Rows are the exact query's rows (same keys, same order), with the release's suppression.
+    exact = aggregate(store, filters, dims)
+    if "period" in exact:
+        exact["period"] = pd.to_datetime(exact["period"])
+    merged = exact[dims].merge(cells, on=dims, how="left")
+    merged["suppressed"] = merged["suppressed"].fillna(False).astype(bool)
+    return merged
 
 
 def _number(value: Any) -> float | None:

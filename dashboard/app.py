@@ -227,3 +227,24 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     register_auth(app.server, services, app.csp_hashes)
     return app
 
+
+def warm_releases(app: dash.Dash) -> threading.Thread:
+    """Build the protected releases of the sensitive indicators in the background, so the first
+    signed-out visitor of the victims views does not wait for them (about 2 s each on the demo data)."""
+    from data.catalog import indicators
+    from data.release import release_for
+    from data.schema import Filters
+
+    services: Services = app.server.config["CTIP_SERVICES"]
+
+    def run() -> None:
+        for ind in indicators().values():
+            if ind.sensitive and ind.aggregation != "ratio" and ind.time_aggregation == "sum":
+                try:
+                    services.cached(release_for, Filters(ind.id))
+                except Exception:  # noqa: BLE001 - warming is an optimisation; requests build on demand
+                    app.server.logger.exception("warming the release of %s failed", ind.id)
+
+    thread = threading.Thread(target=run, name="warm-releases", daemon=True)
+    thread.start()
+    return thread

@@ -88,9 +88,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the dashboard with the development server."""
-    from dashboard.app import create_app
+    from dashboard.app import create_app, warm_releases
 
     app = create_app(settings)
+    warm_releases(app)
     app.run(host=args.host or settings.host, port=args.port or settings.port, debug=settings.debug)
     return 0
 

@@ -25,8 +25,8 @@ from data.queries import (
     coverage_table,
     flows,
     period_range,
-    province_mix,
 )
+from data.release import NotPublished
 from data.schema import SYNTHETIC_SOURCE
 from data.store import Store
 from geo.boundaries import ATTRIBUTION, provinces_geojson_copy
@@ -189,7 +189,13 @@ def _panel_tables(store: Store, state: ViewState) -> dict[str, pd.DataFrame]:
         if "exploitation_type" not in get_indicator(f.indicator).disaggregations:
             return {}
         scope = state.provinces or tuple(target_codes())
-        mix = province_mix(store, f.with_(provinces=scope), "exploitation_type")
+        data = ViewData(direct(store), f, protect=must_suppress(f.indicator))
+        try:
+            mix = data.province_mix("exploitation_type", scope)
+        except NotPublished:
+            return {}
+        if data.protect:
+            mix["value"] = mix["value"].astype("float64")
         mix.insert(1, "province_name", [province_name(c, "en") for c in mix["province"]])
         return {"exploitation_by_province": mix.assign(indicator=f.indicator)}
     if state.view == "livelihood":

@@ -13,7 +13,12 @@ The rule (documented in the README and on the About page):
    recovered by subtracting the shown cells from the total. When the group has no other non-zero cell,
    its total equals the hidden value and is itself below ``k``, so the total is suppressed by rule 1
    wherever it is shown. Groups along several dimensions are processed until no group changes.
-3. Suppression happens on the exact aggregated counts, before any rounding, in the data layer; the
+   A shown total whose hidden cells could only all be 1 (or all ``k − 1``) hides one more cell too.
+3. **Audit.** Within each connected group of hidden cells (up to a size limit) linear algebra checks
+   that no hidden cell is pinned down by any combination of equations; one that is gets a companion.
+   :func:`protect` runs rules 1–3 over any linked set of tables; :mod:`data.release` builds the one
+   release per indicator that every screen, export and API response reads.
+4. Suppression happens on the exact aggregated counts, before any rounding, in the data layer; the
    browser never receives a suppressed value.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
@@ -94,8 +100,6 @@ def release(frame: pd.DataFrame, dims: Sequence[str], *, k: int | None = None, v
         chunks.append(level[value].to_numpy(dtype="float64"))
         position += len(level)
     values = np.concatenate(chunks) if chunks else np.zeros(0)
-    hidden = is_small(values, k)
-    nonzero = np.nan_to_num(values, nan=0.0) > 0
     equations: list[tuple[np.ndarray, int]] = []
     for subset, parent in levels.items():
         parent_index = {tuple(row): i for i, row in enumerate(parent[list(subset)].itertuples(index=False, name=None))} \
@@ -111,18 +115,7 @@ def release(frame: pd.DataFrame, dims: Sequence[str], *, k: int | None = None, v
                 members.setdefault(tuple(key), []).append(offsets[child_key] + i)
             for key, idx in members.items():
                 equations.append((np.array(idx), offsets[subset] + parent_index[key]))
-    for _ in range(len(values) + 1):
-        changed = False
-        for members, total in equations:
-            entries = np.append(members, total)
-            if int(hidden[entries].sum()) != 1:
-                continue
-            candidates = entries[~hidden[entries] & nonzero[entries]]
-            if len(candidates):
-                hidden[candidates[np.lexsort((candidates, values[candidates]))[0]]] = True
-                changed = True
-        if not changed:
-            break
+    hidden = protect(values, Equations.from_list(equations), k=k).hidden
     out = {}
     for subset, level in levels.items():
         flags = hidden[offsets[subset]: offsets[subset] + len(level)]
@@ -180,3 +173,204 @@ def suppress(frame: pd.DataFrame, *, k: int | None = None, value: str = "value",
         if col in out:
             out.loc[hidden, col] = np.nan
     return out
+
+
+# -- the solver shared by every release ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Equations:
+    """Linear equations "members add up to the total" over an array of entries, in CSR form.
+
+    ``members[ptr[i]:ptr[i + 1]]`` are the entries of equation ``i`` and ``totals[i]`` its total. Every
+    equation has at least one member.
+    """
+
+    members: np.ndarray
+    ptr: np.ndarray
+    totals: np.ndarray
+
+    @classmethod
+    def from_list(cls, equations: Sequence[tuple[np.ndarray, int]]) -> Equations:
+        if not equations:
+            return cls(np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        members = np.concatenate([np.asarray(m, dtype=np.int64) for m, _ in equations])
+        ptr = np.concatenate([[0], np.cumsum([len(m) for m, _ in equations])]).astype(np.int64)
+        return cls(members, ptr, np.array([t for _, t in equations], dtype=np.int64))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Equations]) -> Equations:
+        parts = [p for p in parts if len(p.totals)]
+        if not parts:
+            return cls.from_list([])
+        ptrs, shift = [np.zeros(1, dtype=np.int64)], 0
+        for p in parts:
+            ptrs.append(p.ptr[1:] + shift)
+            shift += int(p.ptr[-1])
+        return cls(np.concatenate([p.members for p in parts]), np.concatenate(ptrs), np.concatenate([p.totals for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.totals)
+
+    def entries(self, i: int) -> np.ndarray:
+        """Members and total of equation ``i``."""
+        return np.append(self.members[self.ptr[i]:self.ptr[i + 1]], self.totals[i])
+
+
+@dataclass
+class Protection:
+    """Outcome of :func:`protect`: the hidden entries and what the audit saw."""
+
+    hidden: np.ndarray
+    primary: int
+    complementary: int
+    audited_cells: int = 0
+    unaudited_cells: int = 0
+    largest_component: int = 0
+    rounds: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _weak_equations(hidden: np.ndarray, vals: np.ndarray, eqs: Equations, k: int) -> np.ndarray:
+    """Equations that give a hidden entry away: exactly one hidden entry, or a shown total whose
+    hidden members can only be all 1 or all ``k − 1`` (their sum is ``count`` or ``(k − 1) · count``)."""
+    if not len(eqs):
+        return np.zeros(0, dtype=bool)
+    starts = eqs.ptr[:-1]
+    hm = np.add.reduceat(hidden[eqs.members].astype(np.int64), starts)
+    ht = hidden[eqs.totals]
+    shown_sum = np.add.reduceat(np.where(hidden[eqs.members], 0.0, vals[eqs.members]), starts)
+    rest = vals[eqs.totals] - shown_sum
+    bounded = (~ht) & (hm >= 2) & (np.isclose(rest, hm) | np.isclose(rest, (k - 1) * hm))
+    return ((hm + ht) == 1) | bounded
+
+
+def _hide_one_more(entries: np.ndarray, hidden: np.ndarray, vals: np.ndarray) -> bool:
+    """Hide the smallest shown non-zero entry of ``entries`` (ties: the lowest index); False if none."""
+    candidates = entries[~hidden[entries] & (vals[entries] > 0)]
+    if not len(candidates):
+        return False
+    hidden[candidates[np.lexsort((candidates, vals[candidates]))[0]]] = True
+    return True
+
+
+def _components(hidden: np.ndarray, eqs: Equations) -> tuple[np.ndarray, np.ndarray]:
+    """Label every hidden entry with its connected component (entries linked by sharing an equation
+    with at least two hidden entries); returns ``(labels over all entries, mask of linking equations)``."""
+    flags = hidden[eqs.members]
+    tflags = hidden[eqs.totals]
+    starts = eqs.ptr[:-1]
+    counts = np.add.reduceat(flags.astype(np.int64), starts) + tflags if len(eqs) else np.zeros(0, dtype=np.int64)
+    linking = counts >= 2
+    labels = np.where(hidden, np.arange(len(hidden)), np.iinfo(np.int64).max)
+    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    use_m = flags & linking[member_eq]
+    use_t = tflags & linking
+    m_entries, m_eqs = eqs.members[use_m], member_eq[use_m]
+    t_entries, t_eqs = eqs.totals[use_t], np.flatnonzero(use_t)
+    big = np.iinfo(np.int64).max
+    while True:  # propagate the smallest label through the equations until nothing changes
+        eq_min = np.full(len(eqs), big)
+        np.minimum.at(eq_min, m_eqs, labels[m_entries])
+        np.minimum.at(eq_min, t_eqs, labels[t_entries])
+        new = labels.copy()
+        np.minimum.at(new, m_entries, eq_min[m_eqs])
+        np.minimum.at(new, t_entries, eq_min[t_eqs])
+        if np.array_equal(new, labels):
+            return labels, linking
+        labels = new
+
+
+def _determined(hidden: np.ndarray, eqs: Equations, limit: int) -> tuple[list[int], int, int, int]:
+    """Hidden entries that the equations pin down exactly (ignoring bounds), found per connected
+    component of the hidden entries by the null space of the equations restricted to them.
+
+    Components larger than ``limit`` cells are not audited (dense linear algebra would be too slow);
+    returns ``(determined, audited, unaudited, largest)``.
+    """
+    idx = np.flatnonzero(hidden)
+    if not len(idx):
+        return [], 0, 0, 0
+    labels, linking = _components(hidden, eqs)
+    comp, sizes = np.unique(labels[idx], return_counts=True)
+    largest = int(sizes.max())
+    small = set(comp[sizes <= limit].tolist())
+    audited = int(sizes[sizes <= limit].sum())
+    by_comp: dict[int, list[int]] = {}
+    for i in np.flatnonzero(linking):
+        entries = eqs.entries(int(i))
+        root = int(labels[entries[hidden[entries]][0]])
+        if root in small:
+            by_comp.setdefault(root, []).append(int(i))
+    determined: list[int] = []
+    for root, eq_ids in by_comp.items():
+        cols = idx[labels[idx] == root]
+        local = {int(c): j for j, c in enumerate(cols)}
+        matrix = np.zeros((len(eq_ids), len(cols)))
+        for r, i in enumerate(eq_ids):
+            entries = eqs.entries(i)
+            for pos, e in enumerate(entries):
+                if hidden[e]:
+                    matrix[r, local[int(e)]] = -1.0 if pos == len(entries) - 1 else 1.0
+        _, sv, vt = np.linalg.svd(matrix)
+        rank = int((sv > 1e-9 * max(1.0, sv[0])).sum()) if len(sv) else 0
+        null = vt[rank:]
+        free = np.linalg.norm(null, axis=0) if len(null) else np.zeros(len(cols))
+        determined.extend(int(cols[j]) for j in np.flatnonzero(free < 1e-9))
+    return determined, audited, len(idx) - audited, largest
+
+
+def _weak_one(entries: np.ndarray, hidden: np.ndarray, vals: np.ndarray, k: int) -> bool:
+    """:func:`_weak_equations` for one equation (its members, then its total)."""
+    h = hidden[entries]
+    n = int(h.sum())
+    if n == 1:
+        return True
+    if n < 2 or h[-1]:
+        return False
+    rest = vals[entries[-1]] - vals[entries[:-1]][~h[:-1]].sum()
+    return bool(abs(rest - n) < 1e-9 or abs(rest - (k - 1) * n) < 1e-9)
+
+
+def protect(values: np.ndarray, eqs: Equations, *, k: int, audit_limit: int = 400) -> Protection:
+    """Primary and complementary suppression over linked tables, then an exact audit.
+
+    1. Counts from 1 to ``k − 1`` are hidden.
+    2. Until nothing changes: an equation with exactly one hidden entry, or whose hidden members could
+       only all be 1 (or all ``k − 1``), hides its smallest shown non-zero entry too.
+    3. Audit: within each connected group of hidden cells (up to ``audit_limit`` cells) no hidden cell
+       may be pinned down by any combination of equations; one that is gets a companion hidden in one of
+       its equations, and the rules run again.
+    """
+    values = np.asarray(values, dtype="float64")
+    vals = np.nan_to_num(values, nan=0.0)
+    hidden = is_small(values, k)
+    primary = int(hidden.sum())
+    result = Protection(hidden=hidden, primary=primary, complementary=0)
+    for rounds in range(1, len(values) + 2):
+        result.rounds = rounds
+        for _ in range(len(values) + 1):
+            weak = np.flatnonzero(_weak_equations(hidden, vals, eqs, k))
+            acted = False
+            for i in weak:
+                entries = eqs.entries(int(i))
+                if not _weak_one(entries, hidden, vals, k):
+                    continue  # an earlier pick in this pass already covered it
+                acted |= _hide_one_more(entries, hidden, vals)
+            if not acted:
+                break
+        determined, audited, unaudited, largest = _determined(hidden, eqs, audit_limit)
+        result.audited_cells, result.unaudited_cells, result.largest_component = audited, unaudited, largest
+        acted = False
+        if determined:
+            member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+            for cell in determined:
+                containing = np.concatenate([member_eq[eqs.members == cell], np.flatnonzero(eqs.totals == cell)])
+                for i in containing:
+                    if _hide_one_more(eqs.entries(int(i)), hidden, vals):
+                        acted = True
+                        break
+                else:
+                    result.notes.append(f"entry {cell} is determined and no equation can hide more")
+        if not acted:  # the audit found nothing more to hide
+            break
+    result.complementary = int(hidden.sum()) - primary
+    return result
