@@ -7,12 +7,12 @@ Flask requests); the identity comes from the session cookie or an ``Authorizatio
 
 Sessions are Flask's signed cookies (key ``CTIP_SECRET_KEY``), HttpOnly, SameSite=Lax, Secure with
 ``CTIP_COOKIE_SECURE=1``, and end ``CTIP_SESSION_MINUTES`` after sign-in. Every form carries a
-per-session CSRF token. Failed sign-ins are rate limited per user name and per client address in
-memory: the limit is per process, so with N gunicorn workers an attacker gets at most N × 5 tries per
-window, and behind a reverse proxy the client address is the proxy's unless the deployment applies
-werkzeug's ``ProxyFix``. Every response carries a content-security policy the app satisfies (it loads
-nothing off origin; Dash's inline renderer script is allowed by hash) and the usual hardening headers;
-a server error shows a generic page, never a stack trace.
+per-session CSRF token. Failed sign-ins are rate limited per user name and per client address,
+counted in the store (``signin_failures``) so all worker processes share the limit; behind a reverse
+proxy the client address is the proxy's unless the deployment applies werkzeug's ``ProxyFix``. Every
+response carries a content-security policy the app satisfies (it loads nothing off origin; Dash's
+inline renderer script is allowed by hash) and the usual hardening headers; a server error shows a
+generic page, never a stack trace.
 """
 
 from __future__ import annotations
@@ -156,6 +156,57 @@ class LoginRateLimiter:
             del self._failures[key]
             return None
         return times
+
+
+class StoreLoginRateLimiter(LoginRateLimiter):
+    """:class:`LoginRateLimiter`'s rule, counted in the store's ``signin_failures`` table, so every
+    worker process (and every server sharing a PostgreSQL store) sees the same failures. Falls back to
+    counting in memory when the store is read-only."""
+
+    def __init__(self, store: Callable[[], Any], **kwargs: Any) -> None:
+        kwargs.setdefault("clock", time.time)  # wall-clock: shared between processes
+        super().__init__(**kwargs)
+        self._store = store
+
+    def _shared(self) -> Any:
+        from data.users import ensure_user_tables
+
+        store = self._store()
+        ensure_user_tables(store)
+        return None if store.read_only else store
+
+    def retry_after(self, keys: Iterable[str]) -> int:
+        store = self._shared()
+        keys = list(keys)
+        if store is None or not keys:
+            return super().retry_after(keys)
+        now = self.clock()
+        frame = store.query(f"SELECT key, failed_at FROM signin_failures WHERE key IN ({', '.join('?' for _ in keys)}) AND failed_at > ? "
+                            "ORDER BY failed_at", [*keys, now - self.window])
+        wait = 0.0
+        for _, group in frame.groupby("key"):
+            times = group["failed_at"].astype(float).tolist()
+            if len(times) >= self.max_failures:
+                wait = max(wait, times[len(times) - self.max_failures] + self.window - now)
+        return math.ceil(wait)
+
+    def record_failure(self, keys: Iterable[str]) -> None:
+        store = self._shared()
+        keys = list(keys)
+        if store is None:
+            super().record_failure(keys)
+            return
+        now = self.clock()
+        with store.transaction() as tx:
+            tx.execute("DELETE FROM signin_failures WHERE failed_at <= ?", [now - self.window])
+            tx.executemany("INSERT INTO signin_failures (key, failed_at) VALUES (?, ?)", [[key[:300], now] for key in keys])
+
+    def reset(self, key: str) -> None:
+        store = self._shared()
+        if store is None:
+            super().reset(key)
+            return
+        store.execute("DELETE FROM signin_failures WHERE key = ?", [key[:300]])
 
 
 @dataclass
@@ -435,7 +486,7 @@ def register_auth(
     )
     if not getattr(settings, "debug", False):
         server.config["PROPAGATE_EXCEPTIONS"] = False
-    state = _AuthState(services, lifetime, LoginRateLimiter(), csp_script_hashes)
+    state = _AuthState(services, lifetime, StoreLoginRateLimiter(services.store), csp_script_hashes)
     server.extensions[EXTENSION] = state
 
     @server.after_request

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     created_at TIMESTAMP NOT NULL,
     revoked_at TIMESTAMP
 )""",
+    """
+CREATE TABLE IF NOT EXISTS signin_failures (
+    key TEXT NOT NULL,
+    failed_at DOUBLE PRECISION NOT NULL
+)""",
 )
 
 #: argon2-cffi's defaults (argon2id, t=3, m=64 MiB, p=4: RFC 9106's second recommendation). Tests swap

@@ -156,6 +156,27 @@ def test_rate_limiter_counts_failures_in_a_sliding_window():
     assert limiter.retry_after(["user:alice"]) == 0
 
 
+def test_store_rate_limiter_is_shared_by_every_process_using_the_store(store):
+    """Two limiters on one store stand for two gunicorn workers: failures counted by one stop the other."""
+    from dashboard.auth import StoreLoginRateLimiter
+
+    now = [1_000_000.0]
+    worker_a = StoreLoginRateLimiter(lambda: store, max_failures=5, window=900, clock=lambda: now[0])
+    worker_b = StoreLoginRateLimiter(lambda: store, max_failures=5, window=900, clock=lambda: now[0])
+    keys = ("user:alice", "ip:10.0.0.1")
+    for i in range(5):
+        (worker_a if i % 2 else worker_b).record_failure(keys)
+        now[0] += 10
+    assert worker_a.retry_after(keys) == worker_b.retry_after(keys) == 900 - 50
+    assert worker_b.retry_after(["user:bob"]) == 0
+    worker_a.reset("user:alice")
+    assert worker_b.retry_after(["user:alice"]) == 0 and worker_b.retry_after(["ip:10.0.0.1"]) > 0
+    now[0] += 900
+    worker_b.record_failure(["ip:10.0.0.2"])  # old failures leave the window and the table
+    assert worker_a.retry_after(["ip:10.0.0.1"]) == 0
+    assert store.scalar("SELECT COUNT(*) FROM signin_failures") == 1
+
+
 @pytest.mark.parametrize(
     "target,expected",
     [

@@ -178,3 +178,17 @@ def test_tables_the_release_lacks_are_refused_with_the_fix(small_store):
         release.cells(["province", "sex"], where={"age_group": ("child",)}, granularity="month")
     with pytest.raises(NotPublished, match="remove one"):
         release.cells(["province", "sex", "age_group", "nationality"])
+
+
+def test_stock_indicators_show_the_snapshot_not_a_sum_of_months(small_store):
+    """Victims in shelter is the last month of the window: signed out, shown values are that snapshot."""
+    from dashboard.viewdata import ViewData, direct
+
+    f = Filters("victims_in_shelter", start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 1))
+    exact = ViewData(direct(small_store), f, protect=False).province_totals().set_index("province")
+    protected = ViewData(direct(small_store), f, protect=True).province_totals().set_index("province")
+    shown = protected[~protected["suppressed"]]
+    assert len(shown) and (shown["value"] == exact.loc[shown.index, "value"]).all()
+    assert not ((protected["value"] > 0) & (protected["value"] < K)).any()
+    series = ViewData(direct(small_store), f, protect=True).series()
+    assert not ((series["value"] > 0) & (series["value"] < K)).any()
