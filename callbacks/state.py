@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Any
 
 from dash import ALL, Input, Output, State, ctx, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard import ids
 from dashboard.state import VIEW_DEFAULT_INDICATOR, StateError, ViewState, format_weights, parse_search, parse_state
+from data.catalog import UnknownIndicatorError
 from data.catalog import indicator as get_indicator
 from data.gazetteer import target_codes
 from data.schema import DIMENSIONS, add_months
@@ -229,7 +231,10 @@ def register(app, services) -> None:  # noqa: ANN001
         from dashboard.state import _allowed_dims
         from layouts.main import DIM_LABELS
 
-        ind = get_indicator(indicator or "victims_identified")
+        try:
+            ind = get_indicator(indicator or "victims_identified")
+        except UnknownIndicatorError:  # only a crafted request sends an id the dropdown does not offer
+            raise PreventUpdate from None
         allowed = _allowed_dims(ind)
         by_options = [{"label": DIM_LABELS[d], "value": d} for d in allowed]
         rate_ok = ind.per_100k and ind.aggregation != "ratio"
@@ -242,7 +247,7 @@ def register(app, services) -> None:  # noqa: ANN001
     @app.callback(Output(ids.LINK_TEXT, "children"), Input(ids.STATE, "data"), State(ids.URL, "href"))
     def update_link(query, href):  # noqa: ANN001, ANN202
         """State -> the shareable link shown next to the copy button."""
-        base = (href or "/").split("?")[0]
-        return f"{base}{query or ''}"
+        base = (href if isinstance(href, str) and href else "/").split("?")[0]
+        return f"{base}{query if isinstance(query, str) else ''}"
 
 

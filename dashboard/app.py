@@ -222,7 +222,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         return layout(layout_options(services), map_figure=figure)
 
     app.layout = serve_layout
+    app.server.config["CTIP_LAYOUT"] = serve_layout  # for telling crafted callback bodies from bugs (auth.py)
     register_all(app, services)
+    app.server.config["CTIP_CALLBACK_MAP"] = app.callback_map  # server-side callbacks, for the same check
     # After the callbacks: app.csp_hashes covers inline scripts, computed at the first response.
     register_auth(app.server, services, app.csp_hashes)
     return app

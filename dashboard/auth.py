@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import logging
 import math
 import secrets
@@ -450,6 +451,99 @@ def _fmt_time(value: Any) -> str:
 
 
 # -- registration -----------------------------------------------------------------------------------
+#: JSON types the renderer sends for properties that start unset in the layout (None: not checked).
+CALLBACK_VALUE_TYPES: dict[str, tuple[type, ...]] = {
+    "search": (str,), "pathname": (str,), "href": (str,), "hash": (str,), "n_clicks": (int,), "n_intervals": (int,),
+    "clickData": (dict,), "selectedData": (dict,), "hoverData": (dict,), "relayoutData": (dict,), "contents": (str,),
+    "filename": (str,), "last_modified": (int, float), "active_tab": (str,),
+}
+
+
+#: Kind of ``value`` by component type, for inputs that start unset (a dropdown filled from the URL).
+VALUE_KINDS = {"Dropdown": "text", "RadioItems": "text", "Input": "text", "Textarea": "text", "Slider": "number",
+               "RangeSlider": "list", "Checklist": "list", "Tabs": "text"}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        kinds = {_kind(v) for v in value}
+        return "list" if not kinds or kinds == {"text"} or kinds == {"number"} else "list:" + ",".join(sorted(kinds))
+    if isinstance(value, dict):
+        return "dict"
+    return "other"
+
+
+def _id_key(cid: Any) -> str:
+    return json.dumps(cid, sort_keys=True, separators=(",", ":")) if isinstance(cid, dict) else str(cid)
+
+
+def layout_kinds(layout: Any) -> dict[tuple[str, str], str]:
+    """``(component id, property) -> kind of its initial value`` for every set property in a layout."""
+    kinds: dict[tuple[str, str], str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item)
+            return
+        props = getattr(node, "to_plotly_json", None)
+        if props is None:
+            return
+        plotly = props()
+        props = plotly.get("props", {})
+        cid = props.get("id")
+        if cid is not None and props.get("value") is None and plotly.get("type") in VALUE_KINDS:
+            kinds[(_id_key(cid), "value")] = VALUE_KINDS[plotly["type"]]
+        for prop, value in props.items():
+            if cid is not None and value is not None and prop != "children":
+                kinds[(_id_key(cid), prop)] = _kind(value)
+            if prop == "children" or isinstance(value, (list, tuple)) or hasattr(value, "to_plotly_json"):
+                walk(value)
+
+    walk(layout)
+    return kinds
+
+
+def malformed_callback(body: Any, kinds: dict[tuple[str, str], str] | None = None) -> bool:
+    """Whether a ``/_dash-update-component`` body is one the Dash renderer cannot send: not an object, or
+    an input or state whose value is of another JSON kind than that property ever holds (a number for
+    ``search``, a number for a dropdown that holds text, a list of objects where a list of text belongs).
+    ``kinds`` are the layout's initial kinds (:func:`layout_kinds`); unset properties use
+    :data:`CALLBACK_VALUE_TYPES`."""
+    if not isinstance(body, dict):
+        return True
+    entries: list[Any] = []
+    for key in ("inputs", "state"):
+        items = body.get(key, [])
+        if not isinstance(items, list):
+            return True
+        for item in items:
+            entries.extend(item if isinstance(item, list) else [item])
+    for entry in entries:
+        if not isinstance(entry, dict):
+            return True
+        value, prop = entry.get("value"), entry.get("property")
+        if value is None or not isinstance(prop, str):
+            continue
+        got = _kind(value)
+        want = (kinds or {}).get((_id_key(entry.get("id")), prop))
+        if want is not None:
+            # A dropdown may hold one value or a list of them; a list may be empty.
+            if got != want and not ({got, want} <= {"text", "list"} or {got, want} <= {"number", "list"}):
+                return True
+        elif prop in CALLBACK_VALUE_TYPES and (isinstance(value, bool) or not isinstance(value, CALLBACK_VALUE_TYPES[prop])):
+            return True
+        if got.startswith("list:"):
+            return True
+    return False
+
+
 def register_auth(
     server: flask.Flask,
     services: Any,
@@ -496,9 +590,26 @@ def register_auth(
             response.headers[name] = value
         return response
 
+    def _layout_kinds(app_server: flask.Flask) -> dict[tuple[str, str], str]:
+        kinds = app_server.config.get("CTIP_LAYOUT_KINDS")
+        if kinds is None:
+            layout = app_server.config.get("CTIP_LAYOUT")
+            try:
+                kinds = layout_kinds(layout() if callable(layout) else layout)
+            except Exception:  # noqa: BLE001 - the check is best effort; the 500 stands without it
+                kinds = {}
+            app_server.config["CTIP_LAYOUT_KINDS"] = kinds
+        return kinds
+
     @server.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError) -> flask.Response:
         # Flask has already logged the original exception with its traceback; the client gets none.
+        body = flask.request.get_json(silent=True) if flask.request.path.endswith("/_dash-update-component") else None
+        known = server.config.get("CTIP_CALLBACK_MAP")
+        if body is not None and (malformed_callback(body, _layout_kinds(server))
+                                 or (known is not None and "callback" not in known.get(str(body.get("output")), {}))):
+            # Not a bug in a callback: a crafted request the renderer cannot send (a number for the URL's search …).
+            return flask.jsonify({"error": "malformed callback request: an input has a value of the wrong type"}), 400
         if _wants_json():
             return flask.jsonify({"error": "internal error; the server log has the details"}), 500
         return _page(

@@ -292,7 +292,10 @@ def _risk_keys() -> tuple[str, ...]:
 
 
 def parse_search(search: str | None) -> ViewState:
-    """Decode ``location.search`` (``?a=b&…``); an invalid URL falls back to the default state."""
+    """Decode ``location.search`` (``?a=b&…``); an invalid URL — or, from a crafted callback request, a
+    value that is not text at all — falls back to the default state."""
+    if not isinstance(search, str):
+        search = ""
     try:
         return parse_state(parse_qs((search or "").lstrip("?"), keep_blank_values=True))
     except StateError:

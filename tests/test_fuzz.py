@@ -924,3 +924,25 @@ def test_zz_summary(capsys: pytest.CaptureFixture[str]) -> None:
                           for area, counts in sorted(STATUSES.items()))
         print(f"\nfuzz: {total} requests sent ({areas}); statuses: {codes}")
     assert total > 0
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | hostile,
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile, inner, max_size=3), max_leaves=6)
+
+
+@fuzz(120)
+@given(data=st.data())
+def test_fuzz_every_callback_with_values_of_any_type(client, callbacks, data) -> None:  # noqa: ANN001
+    """A crafted request can put any JSON value in any input of any callback (a number for the URL's
+    search, a dict for a dropdown): the answer is a normal response or a 4xx, never a 500."""
+    dep = data.draw(st.sampled_from(callbacks.deps), label="callback")
+    names = [_prop_key(i["id"], i["property"]) for i in [*dep["inputs"], *dep["state"]] if not isinstance(i["id"], dict)]
+    if not names:
+        return
+    chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names), unique=True), label="inputs")
+    values = {name: data.draw(json_values, label=name) for name in chosen}
+    res = client.post("/_dash-update-component", data=callbacks.body(dep, values, chosen[:1]), content_type="application/json")
+    SENT["callback"] += 1
+    text = body_text(res)
+    check_common(res, text, "callback")
+    assert res.status_code < 500, (dep["output"], values, res.status_code, text[:300])
