@@ -41,6 +41,7 @@ reference: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_callbacks.py
+	$(BIN)/python benchmarks/bench_release.py
 
 lint: install
 	$(BIN)/ruff check .
