@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         dims = ["province", "period", *ind.disaggregations]
         sql = _times(lambda ind=ind, dims=dims: queries.aggregate(store, Filters(ind.id), dims), args.repeat)
-        built = []
-        build = _times(lambda ind=ind: built.append(build_release(store, ind.id)), args.repeat)
+        built: list = []
+        build = _times(lambda ind=ind, built=built: built.append(build_release(store, ind.id)), args.repeat)
         release = releases[ind.id] = built[-1]
         p50, p95 = _p(build)
         s50, _ = _p(sql)

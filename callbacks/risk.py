@@ -126,7 +126,8 @@ def register(app, services) -> None:  # noqa: ANN001
         focus = selected[0] if selected else scores.dropna(subset=["score"])["province"].iloc[0]
         fig = figures.risk_choropleth(scores, class_keys=[c.key for c in config.classes],
                                       class_labels=[c.label_en for c in config.classes], selected=selected,
-                                      subtitle=f"{figures.format_period(start, end)} · {scores.attrs['aggregation']} mean across dimensions")
+                                      subtitle=f"{figures.format_period(start, end)} · "
+                                               f"{scores.attrs['aggregation']} mean across dimensions")
         weights = ", ".join(f"{k} {v:g}" for k, v in scores.attrs["dimension_weights"].items())
         note = (f"Weights: {weights}. Grey: not scored (a dimension has fewer than half its indicators). "
                 "Click a province for its drill-down." + (" Synthetic demonstration data." if services.meta()["synthetic"] else ""))

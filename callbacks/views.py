@@ -217,7 +217,8 @@ def register(app, services) -> None:  # noqa: ANN001
             bordered=True, size="sm", hover=True, className="ctip-table") if not table.empty else html.P("No flows for this selection.")
         dest = figures.breakdown_bar_figure(services.cached(queries.breakdown, f, "destination"), indicator=ind, by="destination",
                                             period_label=label)
-        chan = (figures.breakdown_bar_figure(services.cached(queries.breakdown, f, "channel"), indicator=ind, by="channel", period_label=label)
+        chan = (figures.breakdown_bar_figure(services.cached(queries.breakdown, f, "channel"), indicator=ind, by="channel",
+                                             period_label=label)
                 if "channel" in ind.disaggregations else figures.empty_figure(f"{ind.name_en} has no channel breakdown"))
         return flow_map, sankey, table_el, dest, chan
 
@@ -324,9 +325,11 @@ def register(app, services) -> None:  # noqa: ANN001
         for ind_id in ("households_supported", "pct_female_household_reps", "household_members_trained", "livelihood_grants"):
             ind = get_indicator(ind_id)
             cards.append(kpi_card(f"{ind.name_en} · livelihood provinces",
-                                  figures.kpi_text(services.cached(queries.kpi, kpi_filters.with_(indicator=ind_id)), ind.unit), synthetic=synthetic))
+                                  figures.kpi_text(services.cached(queries.kpi, kpi_filters.with_(indicator=ind_id)), ind.unit),
+                                  synthetic=synthetic))
         trained = get_indicator("household_members_trained")
-        series = services.cached(queries.time_series, base.with_(indicator="household_members_trained", granularity=state.granularity), by="topic")
+        series = services.cached(queries.time_series, base.with_(indicator="household_members_trained", granularity=state.granularity),
+                                 by="topic")
         trained_fig = figures.breakdown_figure(series, indicator=trained, by="topic", granularity=state.granularity,
                                                title=f"Household members trained by topic · {label}")
         return coverage, cards, trained_fig

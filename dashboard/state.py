@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, urlencode
 
-from data.catalog import UnknownIndicatorError, indicator as get_indicator
+from data.catalog import UnknownIndicatorError
+from data.catalog import indicator as get_indicator
 from data.gazetteer import PROVINCE_CODES, target_codes
 from data.schema import ALLOWED_VALUES, DIMENSIONS, GRANULARITIES, Filters
 

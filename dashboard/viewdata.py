@@ -45,13 +45,9 @@ class ViewData:
     # -- helpers ---------------------------------------------------------------------------------------
     def _cells(self, cols: Sequence[str], *, provinces: Sequence[str] = (), indicator: str | None = None,
                per_period: bool = False) -> pd.DataFrame:
-        """Cells of the indicator's protected release for this window (raises NotPublished)."""
+        """Cells of the indicator's protected release for this window (raises NotPublished); memoised."""
         f = self.filters.with_(indicator=indicator or self.filters.indicator, provinces=())
-        release = self.cached(release_for, f)
-        where = dict(f.where)
-        if provinces:
-            where["province"] = tuple(provinces)
-        return release.cells(cols, where=where, start=f.start, end=f.end, granularity=f.granularity if per_period else None)
+        return self.cached(release_cells, f, tuple(cols), tuple(provinces), per_period)
 
     def _ratio_mask(self, frame: pd.DataFrame, cols: Sequence[str], *, provinces: Sequence[str] = (),
                     per_period: bool = False) -> np.ndarray:
@@ -191,6 +187,16 @@ class ViewData:
         cells = self._cells(["province", dim], provinces=provinces)
         cells = cells[cells[dim] != ""]
         return cells.sort_values(["province", "value", dim], ascending=[True, False, True], na_position="last").reset_index(drop=True)
+
+
+def release_cells(store, filters: Filters, cols: tuple[str, ...], provinces: tuple[str, ...], per_period: bool) -> pd.DataFrame:  # noqa: ANN001
+    """``filters``' window read from its indicator's protected release (a function of the store, so it can be cached)."""
+    release = release_for(store, filters)
+    where = dict(filters.where)
+    if provinces:
+        where["province"] = tuple(provinces)
+    return release.cells(cols, where=where, start=filters.start, end=filters.end,
+                         granularity=filters.granularity if per_period else None)
 
 
 def kpi_protected(cached: Cached, filters: Filters, protect: bool) -> tuple[queries.Kpi, bool, bool]:

@@ -198,7 +198,8 @@ class _Gen:
             level = 1.1
         elif ind.unit in ("persons",) or "participants" in ind.id or "trained" in ind.id:
             level = 14.0
-        dims = tuple(d for d in ind.disaggregations if d in ("sex", "age_group", "exploitation_type", "role", "service", "topic", "nationality"))
+        dims = tuple(d for d in ind.disaggregations
+                     if d in ("sex", "age_group", "exploitation_type", "role", "service", "topic", "nationality"))
         sparse = "trained" in ind.id or ind.domain == "partnership"
         shares = _product({d: _generic_shares(d) for d in dims}, dims)
         for code in PROVINCE_CODES:

@@ -261,7 +261,8 @@ def flows(store: Store, filters: Filters, *, origin: str = "province", destinati
     frame = frame.rename(columns={origin: "origin", destination: "destination"})
     frame = frame[(frame["origin"] != "") & (frame["destination"] != "") & (frame["origin"] != NATIONAL)]
     frame = frame[frame["value"] > 0]
-    return frame[["origin", "destination", "value"]].sort_values(["value", "origin", "destination"], ascending=[False, True, True]).reset_index(drop=True)
+    frame = frame[["origin", "destination", "value"]].sort_values(["value", "origin", "destination"], ascending=[False, True, True])
+    return frame.reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from data.ingest import KNOWN_COLUMNS
 from data.schema import ALLOWED_VALUES, DIMENSIONS
 
 EXAMPLES = [
-    ("victims_identified", "Siem Reap", "2024-03", 4, "female", "adult", "KHM", "labour", "", "", "", "", "", "Partner NGO", "shelter register", ""),
-    ("migrants_departed", "Prey Veng", "Mar 2024", 120, "male", "", "", "", "THA", "irregular", "", "", "", "Provincial labour office", "", ""),
+    ("victims_identified", "Siem Reap", "2024-03", 4, "female", "adult", "KHM", "labour", "", "", "", "", "", "Partner NGO",
+     "shelter register", ""),
+    ("migrants_departed", "Prey Veng", "Mar 2024", 120, "male", "", "", "", "THA", "irregular", "", "", "", "Provincial labour office",
+     "", ""),
     ("households_supported", "Koh Kong", "2024-03-15", 35, "", "", "", "", "", "", "", "", "", "Livelihood partner", "", "in-kind grants"),
 ]
 
@@ -44,9 +46,11 @@ def write_template(out: str | Path) -> Path:
 
     values = book.create_sheet("allowed values")
     values.append(["column", "allowed values", "notes"])
-    values.append(["province", "name, alias, Khmer name, code 01–25 or ISO KH-1…KH-25; 'national' for national-only rows", "see the provinces sheet"])
+    values.append(["province", "name, alias, Khmer name, code 01–25 or ISO KH-1…KH-25; 'national' for national-only rows",
+                   "see the provinces sheet"])
     values.append(["period", "YYYY-MM, an ISO date (the month is kept) or 'Mon YYYY'", "no future months"])
-    values.append(["value", "a number ≥ 0 with plain digits (no thousands separators)", "0 is a true zero; leave a row out when there is no data"])
+    values.append(["value", "a number ≥ 0 with plain digits (no thousands separators)",
+                   "0 is a true zero; leave a row out when there is no data"])
     for dim in DIMENSIONS:
         if dim == "nationality":
             values.append([dim, "ISO 3166-1 alpha-3 code, e.g. KHM, VNM, CHN, IDN, THA", ""])

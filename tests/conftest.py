@@ -155,3 +155,27 @@ def app_with_partner(demo_db: str, tmp_path, username: str, password: str, *, se
     app = create_app(Settings(database_url=f"duckdb://{path}", secret_key=secret))
     users.add_user(app.server.config["CTIP_SERVICES"].store(), username, password, "partner")
     return app
+
+
+@pytest.fixture(scope="module")
+def demo_store() -> Iterator[Store]:
+    """An in-memory DuckDB store with the reference data and the demo data (seed 3), per test module."""
+    from data.maintenance import ensure_reference, load_demo
+
+    store = open_store("duckdb:///:memory:")
+    ensure_reference(store)
+    load_demo(store, seed=3)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def api_client(demo_store: Store):  # noqa: ANN201 - flask.testing.FlaskClient
+    """A bare Flask app serving only the API over ``demo_store`` (no Dash, no sign-in)."""
+    import flask
+
+    from dashboard.api import register_api
+
+    app = flask.Flask(__name__)
+    register_api(app, lambda: demo_store)
+    return app.test_client()

@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import math
-from collections.abc import Iterator
 
 import flask
 import pytest
@@ -16,29 +15,18 @@ from dashboard.api import openapi_document, register_api
 from dashboard.exports import SYNTHETIC_NOTICE
 from dashboard.state import parse_state
 from data.catalog import indicators
-from data.maintenance import ensure_reference, load_demo
 from data.queries import province_totals, time_series
 from data.schema import DIMENSIONS
-from data.store import Store, open_store
+from data.store import Store
 from geo.boundaries import SHIPPED_DIR
 
 OBS = "/api/v1/observations"
 
 
-@pytest.fixture(scope="module")
-def demo_store() -> Iterator[Store]:
-    store = open_store("duckdb:///:memory:")
-    ensure_reference(store)
-    load_demo(store, seed=3)
-    yield store
-    store.close()
-
 
 @pytest.fixture(scope="module")
-def client(demo_store: Store) -> flask.testing.FlaskClient:
-    app = flask.Flask(__name__)
-    register_api(app, lambda: demo_store)
-    return app.test_client()
+def client(api_client):  # noqa: ANN001, ANN201
+    return api_client
 
 
 def no_nan(value: object) -> bool:

@@ -26,7 +26,7 @@ from dashboard.exports import (
 from dashboard.state import ViewState, parse_search, parse_state
 from dashboard.viewdata import ViewData, direct
 from data.gazetteer import target_codes
-from data.maintenance import ensure_reference, load_demo
+from data.maintenance import ensure_reference
 from data.queries import province_totals
 from data.store import Store, open_store
 from geo.boundaries import ATTRIBUTION
@@ -34,14 +34,6 @@ from tests.conftest import obs
 
 STATE = parse_state({"indicator": "victims_identified", "start": "2024-01", "end": "2024-12"})
 
-
-@pytest.fixture(scope="module")
-def demo_store() -> Iterator[Store]:
-    store = open_store("duckdb:///:memory:")
-    ensure_reference(store)
-    load_demo(store, seed=3)
-    yield store
-    store.close()
 
 
 @pytest.fixture

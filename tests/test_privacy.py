@@ -54,7 +54,8 @@ def test_k_comes_from_the_environment(monkeypatch):
 cells = st.one_of(st.just(0.0), st.integers(1, 6).map(float), st.integers(5, 60).map(float))
 tables2 = st.integers(1, 6).flatmap(lambda r: st.integers(1, 5).flatmap(lambda c: st.lists(cells, min_size=r * c, max_size=r * c).map(
     lambda v: pd.DataFrame({"row": np.repeat(np.arange(r), c), "col": np.tile(np.arange(c), r), "value": v}))))
-tables3 = st.integers(1, 4).flatmap(lambda r: st.integers(1, 3).flatmap(lambda c: st.lists(cells, min_size=r * c * 2, max_size=r * c * 2).map(
+tables3 = st.integers(1, 4).flatmap(lambda r: st.integers(1, 3).flatmap(lambda c: st.lists(
+    cells, min_size=r * c * 2, max_size=r * c * 2).map(
     lambda v: pd.DataFrame({"row": np.repeat(np.arange(r), c * 2), "col": np.tile(np.repeat(np.arange(c), 2), r),
                             "sex": np.tile(["f", "m"], r * c), "value": v}))))
 

@@ -126,15 +126,8 @@ def test_protect_audit_adds_a_companion_to_a_bridge_cell():
 
 # -- the dashboard's tables agree ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def small_store():
-    from data.maintenance import ensure_reference, load_demo
-    from data.store import open_store
-
-    store = open_store("duckdb:///:memory:")
-    ensure_reference(store)
-    load_demo(store, seed=5)
-    yield store
-    store.close()
+def small_store(demo_store):  # noqa: ANN001, ANN201
+    return demo_store
 
 
 def test_views_with_and_without_a_breakdown_hide_the_same_cells(small_store):

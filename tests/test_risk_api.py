@@ -6,16 +6,14 @@ import csv
 import datetime as dt
 import io
 import math
-from collections.abc import Iterator
 
 import flask
 import pytest
 
-from dashboard.api import openapi_document, register_api
+from dashboard.api import openapi_document
 from dashboard.exports import SYNTHETIC_NOTICE
-from data.maintenance import ensure_reference, load_demo
 from data.risk import DIMENSION_KEYS, load_risk_config, methodology, risk_table
-from data.store import Store, open_store
+from data.store import Store
 
 RISK = "/api/v1/risk"
 ROW_KEYS = [
@@ -33,20 +31,10 @@ ROW_KEYS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def demo_store() -> Iterator[Store]:
-    store = open_store("duckdb:///:memory:")
-    ensure_reference(store)
-    load_demo(store, seed=3)
-    yield store
-    store.close()
-
 
 @pytest.fixture(scope="module")
-def client(demo_store: Store) -> flask.testing.FlaskClient:
-    app = flask.Flask(__name__)
-    register_api(app, lambda: demo_store)
-    return app.test_client()
+def client(api_client):  # noqa: ANN001, ANN201
+    return api_client
 
 
 @pytest.fixture(scope="module")

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import flask
 import pandas as pd
 import pytest
 
-from dashboard.api import register_api
 from dashboard.exports import export_csv
 from dashboard.state import parse_search
 from dashboard.viewdata import ViewData, direct
-from data.maintenance import ensure_reference, load_demo
 from data.queries import aggregate
 from data.schema import Filters
-from data.store import open_store
 
 K = 5
 
 
-@pytest.fixture(scope="module")
-def demo_store():
-    store = open_store("duckdb:///:memory:")
-    ensure_reference(store)
-    load_demo(store, seed=11)
-    yield store
-    store.close()
-
 
 @pytest.fixture(scope="module")
-def client(demo_store):
-    app = flask.Flask(__name__)
-    register_api(app, lambda: demo_store)
-    return app.test_client()
+def client(api_client):  # noqa: ANN001, ANN201
+    return api_client
 
 
 def _exact(store, query: str, dims: list[str]) -> pd.DataFrame:
