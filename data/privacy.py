@@ -279,16 +279,16 @@ def _components(hidden: np.ndarray, eqs: Equations) -> tuple[np.ndarray, np.ndar
         labels = new
 
 
-def _determined(hidden: np.ndarray, eqs: Equations, limit: int) -> tuple[list[int], int, int, int]:
+def _determined(hidden: np.ndarray, eqs: Equations, limit: int) -> tuple[list[int], int, int, int, np.ndarray]:
     """Hidden entries that the equations pin down exactly (ignoring bounds), found per connected
     component of the hidden entries by the null space of the equations restricted to them.
 
     Components larger than ``limit`` cells are not audited (dense linear algebra would be too slow);
-    returns ``(determined, audited, unaudited, largest)``.
+    returns ``(determined, audited, unaudited, largest, component label of every entry)``.
     """
     idx = np.flatnonzero(hidden)
     if not len(idx):
-        return [], 0, 0, 0
+        return [], 0, 0, 0, np.zeros(len(hidden), dtype=np.int64)
     labels, linking = _components(hidden, eqs)
     comp, sizes = np.unique(labels[idx], return_counts=True)
     largest = int(sizes.max())
@@ -310,12 +310,13 @@ def _determined(hidden: np.ndarray, eqs: Equations, limit: int) -> tuple[list[in
             for pos, e in enumerate(entries):
                 if hidden[e]:
                     matrix[r, local[int(e)]] = -1.0 if pos == len(entries) - 1 else 1.0
-        _, sv, vt = np.linalg.svd(matrix)
-        rank = int((sv > 1e-9 * max(1.0, sv[0])).sum()) if len(sv) else 0
-        null = vt[rank:]
-        free = np.linalg.norm(null, axis=0) if len(null) else np.zeros(len(cols))
-        determined.extend(int(cols[j]) for j in np.flatnonzero(free < 1e-9))
-    return determined, audited, len(idx) - audited, largest
+        # A cell is pinned down exactly when its unit vector lies in the row space of the equations.
+        # Row space = eigenvectors of AᵀA with non-zero eigenvalues (n × n, small, whatever the rows).
+        w, v = np.linalg.eigh(matrix.T @ matrix)
+        basis = v[:, w > 1e-9 * max(1.0, float(w.max()) if len(w) else 1.0)]
+        in_rows = (basis ** 2).sum(axis=1)
+        determined.extend(int(cols[j]) for j in np.flatnonzero(in_rows > 1 - 1e-9))
+    return determined, audited, len(idx) - audited, largest, labels
 
 
 def _weak_one(entries: np.ndarray, hidden: np.ndarray, vals: np.ndarray, k: int) -> bool:
@@ -357,19 +358,28 @@ def protect(values: np.ndarray, eqs: Equations, *, k: int, audit_limit: int = 40
                 acted |= _hide_one_more(entries, hidden, vals)
             if not acted:
                 break
-        determined, audited, unaudited, largest = _determined(hidden, eqs, audit_limit)
+        determined, audited, unaudited, largest, labels = _determined(hidden, eqs, audit_limit)
         result.audited_cells, result.unaudited_cells, result.largest_component = audited, unaudited, largest
         acted = False
         if determined:
             member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+            by_component: dict[int, list[int]] = {}
             for cell in determined:
-                containing = np.concatenate([member_eq[eqs.members == cell], np.flatnonzero(eqs.totals == cell)])
-                for i in containing:
-                    if _hide_one_more(eqs.entries(int(i)), hidden, vals):
+                by_component.setdefault(int(labels[cell]), []).append(cell)
+            for component, cells in by_component.items():
+                # One more hidden entry per component and round: first in an equation of a pinned cell, else in
+                # any equation touching the component (a cell can be pinned through its neighbours' equations).
+                near = np.concatenate([np.concatenate([member_eq[eqs.members == c], np.flatnonzero(eqs.totals == c)])
+                                       for c in cells])
+                touching = np.union1d(member_eq[hidden[eqs.members] & (labels[eqs.members] == component)],
+                                      np.flatnonzero(hidden[eqs.totals] & (labels[eqs.totals] == component)))
+                for pool in (near, touching):
+                    entries = np.unique(np.concatenate([eqs.entries(int(i)) for i in pool])) if len(pool) else pool
+                    if len(entries) and _hide_one_more(entries, hidden, vals):
                         acted = True
                         break
                 else:
-                    result.notes.append(f"entry {cell} is determined and no equation can hide more")
+                    result.notes.append(f"entries {cells[:5]} are determined and no equation near them can hide more")
         if not acted:  # the audit found nothing more to hide
             break
     result.complementary = int(hidden.sum()) - primary

@@ -47,7 +47,6 @@ from data.store import Store
 TIME = ("month", "quarter", "year")
 _ORDER = ("province", "period", *TIME, *DIMENSIONS)
 _COARSER = {"month": "quarter", "quarter": "year", "year": None}
-_GRAIN = {"month": "month", "quarter": "quarter", "year": "year"}
 
 
 class NotPublished(QueryError):
@@ -97,7 +96,9 @@ class Release:
         need = set(cols) | set(where)
         out_cols = [*cols, *(["period"] if granularity else [])]
         if not self.additive:
-            return self._snapshot_cells(cols, where, need, granularity, out_cols)
+            # A stock's release is one window: its snapshot levels and its series periods.
+            level = self._level(need | ({"period"} if granularity else set()))
+            return self._sum([self._filtered(level, where)], out_cols)
         pieces = self._pieces(start, end, granularity)
         parts = []
         for grain, group in pieces.groupby("grain", sort=False, dropna=False):
@@ -156,7 +157,7 @@ class Release:
             months = months[months <= pd.Timestamp(end)]
         rows = []
         if granularity:
-            labels = _bucket(months, _GRAIN[granularity]).to_numpy()
+            labels = _bucket(months, granularity).to_numpy()
             groups = [(pd.Timestamp(lab), months[labels == lab]) for lab in pd.unique(labels)]
         else:
             groups = [(pd.NaT, months)] if len(months) else []
@@ -178,11 +179,6 @@ class Release:
                     remaining -= covered
         tiles.extend(("month", m) for m in sorted(remaining))
         return tiles
-
-    def _snapshot_cells(self, cols: list[str], where: dict, need: set[str], granularity: str | None,
-                        out_cols: list[str]) -> pd.DataFrame:
-        level = self._level(need | ({"period"} if granularity else set()))
-        return self._sum([self._filtered(level, where)], out_cols)
 
 
 # -- building --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from data.privacy import Equations, _determined, is_small, protect
@@ -36,16 +36,17 @@ values = st.lists(st.one_of(st.just(0.0), st.integers(1, 4).map(float), st.integ
                   min_size=8, max_size=80)
 
 
-def _release(frame: pd.DataFrame, months: int):  # noqa: ANN202
+def _release(frame: pd.DataFrame, months: int, audit_limit: int = 400):  # noqa: ANN202
     return release_from_counts(frame, ["sex", "age_group"], MONTHS[:months], indicator="victims_referred", k=K,
-                               audit_limit=10_000)
+                               audit_limit=audit_limit)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(values, st.integers(1, 4), st.integers(1, 6))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example([0.0, 1.0, 4.0, 0.0, 0.0, 0.0, 4.0, 34.0, 0.0, 1.0, 15.0, -1.0, -1.0, 0.0, -1.0], 3, 5)  # once pinned a cell
+@given(values, st.integers(1, 3), st.integers(1, 5))
 def test_no_hidden_cell_is_pinned_down_by_the_linked_tables(draws, provinces, months):
     frame = _counts(draws, provinces, months)
-    release = _release(frame, months)
+    release = _release(frame, months, audit_limit=10_000)
     levels = release.levels
     offsets, position = {}, 0
     for key, level in levels.items():
@@ -53,7 +54,7 @@ def test_no_hidden_cell_is_pinned_down_by_the_linked_tables(draws, provinces, mo
         position += len(level)
     hidden = np.concatenate([lv["suppressed"].to_numpy(dtype=bool) for lv in levels.values()])
     eqs = _equations(levels, offsets, _links(levels, time_additive=True))
-    determined, audited, unaudited, _ = _determined(hidden, eqs, limit=10_000)
+    determined, audited, unaudited, *_ = _determined(hidden, eqs, limit=10_000)
     assert determined == [] and unaudited == 0 and audited == int(hidden.sum())
     # No shown count from 1 to k − 1, and shown values are the exact sums.
     for key, level in levels.items():
