@@ -12,13 +12,14 @@ over all its tables and every equation linking them), and anything shown is eith
 For indicators summed over time (``time_aggregation = "sum"``) the release spans the whole data range:
 
 * province × month × one disaggregation, and its margins;
-* province × quarter × two disaggregations, with margins;
+* national quarter (year, whole range) × two disaggregations, with margins (not by province: linked
+  4-way tables left hundreds of hidden cells pinned down by long combinations of equations);
 * the same tables for years and for the whole range, linked month → quarter → year → all time.
 
 A window (any start and end month) is cut into the largest whole pieces the release has — the whole
 range, whole years, whole quarters, then months — so windows that differ by a month are built from the
 same published pieces and cannot be differenced into anything hidden. A table that needs a piece the
-release does not publish (two disaggregations by month, or three at once) raises
+release does not publish (two disaggregations by month or by province, three at once) raises
 :class:`NotPublished`, with what to change; signed-in partners see exact values without this.
 
 Stock indicators (``time_aggregation = "last"``, e.g. victims in shelter) are snapshots, not sums over
@@ -123,6 +124,9 @@ class Release:
             raise NotPublished(f"{self.indicator} is protected: signed out, its monthly figures combine at most one "
                                f"breakdown or filter ({', '.join(dims)} asked); choose quarter or year granularity, a window "
                                f"of whole quarters, or sign in as a partner")
+        if "province" in key and len(dims) > 1:
+            raise NotPublished(f"{self.indicator} is protected: signed out, province figures combine at most one breakdown or "
+                               f"filter ({', '.join(dims)} asked); remove one, look at the national figures, or sign in as a partner")
         raise NotPublished(f"{self.indicator} is protected: signed out, at most two of its breakdowns and filters can be "
                            f"combined ({', '.join(dims)} asked); remove one, or sign in as a partner")
 
@@ -266,7 +270,7 @@ def _plan(dims: Sequence[str], time_grains: Sequence[str | None], pair_grains: S
             keys |= set(_subsets(["province", d, *([grain] if grain else [])]))
     for d, e in itertools.combinations(dims, 2):
         for grain in pair_grains:
-            keys |= set(_subsets(["province", d, e, *([grain] if grain else [])]))
+            keys |= set(_subsets([d, e, *([grain] if grain else [])]))
     return keys
 
 

@@ -242,7 +242,7 @@ def about_tab(options: LayoutOptions) -> html.Div:
                 "subtraction: every number on every screen, export and API response comes from one protected release per "
                 "indicator, checked as a whole, or is a sum of its cells shown only when none of them is hidden. Windows, "
                 "breakdowns and filters therefore cannot be compared to recover a hidden cell. A table that release does not "
-                "hold (two breakdowns by month, or three at once) is not shown signed out; the panel says what to change."]),
+                "hold (two breakdowns by month or by province, or three at once) is not shown signed out; the panel says what to change."]),
         html.H3("Data sources and licences", className="h5 mt-3"),
         dbc.Table([html.Thead(html.Tr([html.Th("What"), html.Th("Source"), html.Th("Licence")])), html.Tbody(rows)],
                   bordered=True, size="sm", className="ctip-table"),
