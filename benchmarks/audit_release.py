@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.maintenance import ensure_reference, load_demo  # noqa: E402
-from data.release import _equations, _links, build_release  # noqa: E402
+from data.release import build_release, linked_system  # noqa: E402
 from data.store import open_store  # noqa: E402
 
 
@@ -41,13 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     load_demo(store)
     release = build_release(store, args.indicator)
     levels = release.levels
-    offsets, position = {}, 0
-    for key, frame in levels.items():
-        offsets[key] = position
-        position += len(frame)
+    _, eqs = linked_system(levels)
     hidden = np.concatenate([f["suppressed"].to_numpy(dtype=bool) for f in levels.values()])
-    values = np.concatenate([f["value"].to_numpy(dtype="float64") for f in levels.values()])  # NaN where hidden
-    eqs = _equations(levels, offsets, _links(levels, time_additive=True))
     idx = np.flatnonzero(hidden)
     col = np.full(len(hidden), -1)
     col[idx] = np.arange(len(idx))
@@ -57,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = np.concatenate([col[eqs.members[hm]], col[eqs.totals[ht]]])
     data = np.concatenate([np.ones(int(hm.sum())), -np.ones(int(ht.sum()))])
     a_t = sp.csr_matrix((data, (rows, cols)), shape=(len(eqs), len(idx))).T.tocsr()
-    print(f"{args.indicator}: {len(values)} cells, {len(eqs)} equations, {len(idx)} hidden "
+    print(f"{args.indicator}: {len(hidden)} cells, {len(eqs)} equations, {len(idx)} hidden "
           f"(audited exactly in the build: {release.stats['audited']})")
     rng = np.random.default_rng(0)
     smallest = np.full(len(idx), np.inf)

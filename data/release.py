@@ -242,14 +242,20 @@ def _equations(levels: Mapping[tuple[str, ...], pd.DataFrame], offsets: Mapping[
     return Equations.concat(parts)
 
 
-def _protect_levels(levels: dict[tuple[str, ...], pd.DataFrame], *, k: int, time_additive: bool,
-                    audit_limit: int) -> Protection:
+def linked_system(levels: Mapping[tuple[str, ...], pd.DataFrame], *,
+                  time_additive: bool = True) -> tuple[dict[tuple[str, ...], int], Equations]:
+    """Where each level's cells start in one array of entries, and every equation linking the levels."""
     offsets, position = {}, 0
     for key, frame in levels.items():
         offsets[key] = position
         position += len(frame)
+    return offsets, _equations(levels, offsets, _links(levels, time_additive=time_additive))
+
+
+def _protect_levels(levels: dict[tuple[str, ...], pd.DataFrame], *, k: int, time_additive: bool,
+                    audit_limit: int) -> Protection:
+    offsets, eqs = linked_system(levels, time_additive=time_additive)
     values = np.concatenate([f["value"].to_numpy(dtype="float64") for f in levels.values()]) if levels else np.zeros(0)
-    eqs = _equations(levels, offsets, _links(levels, time_additive=time_additive))
     result = protect(values, eqs, k=k, audit_limit=audit_limit)
     for key, frame in levels.items():
         flags = result.hidden[offsets[key]: offsets[key] + len(frame)]
