@@ -9,7 +9,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
 from dashboard import figures, ids
-from dashboard.access import protect_risk_components
+from dashboard.access import protect_risk_components, viewer_is_partner
 from dashboard.state import ViewState, parse_search
 from data.gazetteer import province
 from data.risk import load_risk_config, risk_table
@@ -18,10 +18,11 @@ from layouts.risk import DIMENSION_LABELS
 
 def risk_for_state(services, state: ViewState) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: ANN001
     """The index for a view state (period end = the state's 'To' month, else the last month with data);
-    components built from victim counts are withheld from viewers without the partner role."""
+    for viewers without the partner role, victim counts come from their protected releases (a hidden
+    count is missing data) and the components built from them are withheld."""
     scores, components = services.cached(
         risk_table, period_end=state.end, months=state.months, dimension_weights=dict(state.weights) or None,
-        indicator_weights=dict(state.iweights) or None, aggregation=state.aggregation,
+        indicator_weights=dict(state.iweights) or None, aggregation=state.aggregation, protected=not viewer_is_partner(),
     )
     return scores, protect_risk_components(components)
 

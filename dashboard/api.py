@@ -25,7 +25,7 @@ from typing import Any
 import flask
 import pandas as pd
 
-from dashboard.access import must_suppress, protect_risk_components
+from dashboard.access import must_suppress, protect_risk_components, viewer_is_partner
 from dashboard.exports import SYNTHETIC_NOTICE, is_synthetic, neutralise_text, period_label, view_window
 from dashboard.state import CLASSIFICATIONS, MEASURES, VIEWS, StateError, ViewState, parse_state
 from dashboard.viewdata import ViewData, direct
@@ -387,7 +387,7 @@ def _risk(store: Store, params: dict[str, list[str]]) -> flask.Response:
     opts = _risk_params(store, params)
     scores, components = risk_table(
         store, period_end=opts["period_end"], months=opts["months"], dimension_weights=opts["weights"],
-        indicator_weights=opts["iweights"], aggregation=opts["aggregation"],
+        indicator_weights=opts["iweights"], aggregation=opts["aggregation"], protected=not viewer_is_partner(),
     )
     components = protect_risk_components(components)
     start, end = scores.attrs["period_start"], scores.attrs["period_end"]

@@ -877,10 +877,11 @@ class _Reader:
     """
 
     def __init__(
-        self, store: Store, start: dt.date, end: dt.date, plan: Mapping[str, tuple[str, ...]]
+        self, store: Store, start: dt.date, end: dt.date, plan: Mapping[str, tuple[str, ...]], *, protected: bool = False
     ) -> None:
         self.store, self.start, self.end = store, start, end
         self.plan = plan
+        self.protected = protected
         self._pos = {code: i for i, code in enumerate(PROVINCE_CODES)}
         self._frames: dict[str, pd.DataFrame] = {}
         self._terms: dict[tuple[str, Where, Where], np.ndarray] = {}
@@ -914,6 +915,30 @@ class _Reader:
             )
         return self._frames[source]
 
+    def _protected_term(self, source: str, where: Where, exclude: Where) -> np.ndarray:
+        """:meth:`term` of a sensitive count for a viewer without the partner role: read from the
+        indicator's protected release (:mod:`data.release`), a province with any hidden part is missing
+        (``NaN``), so the index tells nothing the published tables do not."""
+        from data.release import NotPublished, release_for
+
+        extra = [dim for dim, _ in exclude]
+        try:
+            cells = release_for(self.store, Filters(source)).cells(
+                ["province", *extra], where=dict(where), start=self.start, end=self.end)
+        except NotPublished:
+            return np.full(len(PROVINCE_CODES), np.nan)
+        for dim, values in exclude:
+            cells = cells[~cells[dim].isin(values) & (cells[dim] != NOT_DISAGGREGATED)]
+        hidden = set(cells.loc[cells["suppressed"], "province"])
+        out = self._by_province(cells[~cells["province"].isin(hidden)])
+        if where or exclude:  # reported the source in the period, nothing matching the filter: 0
+            reported = ~np.isnan(self._protected_term(source, (), ()))
+            out = np.where(reported & np.isnan(out), 0.0, out)
+        for code in hidden:
+            if code in self._pos:
+                out[self._pos[code]] = np.nan
+        return out
+
     def term(self, source: str, where: Where = (), exclude: Where = ()) -> np.ndarray:
         """Value of ``source`` per province (25-vector in code order) over the period, filtered.
 
@@ -924,6 +949,9 @@ class _Reader:
         if key in self._terms:
             return self._terms[key]
         ind = get_indicator(source)
+        if self.protected and ind.sensitive:
+            self._terms[key] = self._protected_term(source, where, exclude)
+            return self._terms[key]
         if not where and not exclude:
             if ind.aggregation == "sum":
                 out = self._by_province(self._frame(source))
@@ -1059,7 +1087,7 @@ def _indicator_values(spec: IndicatorSpec, reader: _Reader) -> np.ndarray:
 
 
 def raw_indicators(
-    store: Store, *, period_end: dt.date, months: int = 12, config: RiskConfig | None = None
+    store: Store, *, period_end: dt.date, months: int = 12, config: RiskConfig | None = None, protected: bool = False
 ) -> pd.DataFrame:
     """Compute every configured indicator for the 25 provinces over a period.
 
@@ -1073,6 +1101,9 @@ def raw_indicators(
         Period length in months (1–120), ending with ``period_end``'s month.
     config
         The index configuration (default: the bundled one).
+    protected
+        Read sensitive counts (victims) from their protected releases, as for a viewer without the
+        partner role: a province whose count is hidden has no value for that indicator.
 
     Returns
     -------
@@ -1084,7 +1115,7 @@ def raw_indicators(
     """
     config = config or load_risk_config()
     start, end = risk_window(period_end, months)
-    reader = _Reader(store, start, end, _plan(config))
+    reader = _Reader(store, start, end, _plan(config), protected=protected)
     periods = reader.periods(config.source_ids)
     n = len(PROVINCE_CODES)
     nat = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
@@ -1602,6 +1633,7 @@ def risk_table(
     indicator_weights: Mapping[str, float] | None = None,
     aggregation: Aggregation | None = None,
     config: RiskConfig | None = None,
+    protected: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The index with its rank range and components, straight from the store.
 
@@ -1616,6 +1648,8 @@ def risk_table(
         Period length (default: the configuration's, 12).
     dimension_weights, indicator_weights, aggregation, config
         As for :func:`compute_index`.
+    protected
+        As for :func:`raw_indicators` (viewers without the partner role).
 
     Returns
     -------
@@ -1633,7 +1667,7 @@ def risk_table(
     start, end = risk_window(period_end, months)
     aggregation = _check_aggregation(config, aggregation)
     resolve_indicator_weights(config, indicator_weights, resolve_dimension_weights(config, dimension_weights))
-    raw = raw_indicators(store, period_end=end, months=months, config=config)
+    raw = raw_indicators(store, period_end=end, months=months, config=config, protected=protected)
     setup = _setup(raw, config, dimension_weights, indicator_weights, aggregation)
     result = _result(setup)
     scores = result.scores.merge(_uncertainty(setup, None, None, None), on="province", how="left")

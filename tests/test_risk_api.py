@@ -51,7 +51,8 @@ def test_rows_match_risk_table(default_body: dict, demo_store: Store) -> None:
     assert body["synthetic"] is True and body["notice"] == SYNTHETIC_NOTICE
     rows = body["rows"]
     assert len(rows) == 25 and all(list(r) == ROW_KEYS for r in rows)
-    scores, _ = risk_table(demo_store, period_end=dt.date(2026, 9, 1), months=12)
+    # Signed out: victim counts come from the protected releases (a hidden count is missing data).
+    scores, _ = risk_table(demo_store, period_end=dt.date(2026, 9, 1), months=12, protected=True)
     expected = scores.set_index("province")
     for row in rows:
         ref = expected.loc[row["province_code"]]

@@ -99,3 +99,24 @@ def test_risk_components_from_victim_counts_are_withheld_from_anonymous_viewers(
     assert rows and all(r["victims_per_100k_raw"] == "" and r["victims_per_100k_normalised"] == "" for r in rows)
     assert any(r["departures_per_1000_raw"] for r in rows)  # migration is not sensitive
     assert any(r["score"] for r in rows)  # the composite score stays
+
+
+def test_risk_index_signed_out_rests_only_on_published_victim_counts(client, demo_store):
+    """Isolating the victims indicator with one month's window would turn the score into a function of a
+    single small count; signed out, a province whose count is hidden has no value for it instead."""
+    from data.risk import raw_indicators
+
+    end = pd.Timestamp("2024-06-01").date()
+    raw = raw_indicators(demo_store, period_end=end, months=1, protected=True)
+    victims = raw[raw["key"] == "victims_per_100k"].set_index("province")["raw"]
+    shown = ViewData(direct(demo_store), Filters("victims_identified", start=end, end=end), protect=True).province_totals()
+    shown = shown.set_index("province")
+    hidden = shown.index[shown["suppressed"]]
+    assert len(hidden) and victims.loc[hidden].isna().all()
+    visible = shown.index[~shown["suppressed"] & shown["value"].notna()]
+    assert (victims.loc[visible] == shown.loc[visible, "value"] / shown.loc[visible, "population"] * 100_000).all()
+    exact = raw_indicators(demo_store, period_end=end, months=1)
+    assert exact[exact["key"] == "victims_per_100k"]["raw"].notna().sum() > victims.notna().sum()
+    # The API signed out answers from the protected counts too (weights isolating victims change nothing).
+    res = client.get("/api/v1/risk?period_end=2024-06&months=1&iweights=victims_per_100k:1&format=csv")
+    assert res.status_code == 200
