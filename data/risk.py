@@ -932,7 +932,7 @@ class _Reader:
         hidden = set(cells.loc[cells["suppressed"], "province"])
         out = self._by_province(cells[~cells["province"].isin(hidden)])
         if where or exclude:  # reported the source in the period, nothing matching the filter: 0
-            reported = ~np.isnan(self._protected_term(source, (), ()))
+            reported = ~np.isnan(self.term(source))  # cached: the unfiltered protected term
             out = np.where(reported & np.isnan(out), 0.0, out)
         for code in hidden:
             if code in self._pos:

@@ -122,18 +122,13 @@ def test_protect_audit_adds_a_companion_to_a_bridge_cell():
 
 
 # -- the dashboard's tables agree ------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def small_store(demo_store):  # noqa: ANN001, ANN201
-    return demo_store
-
-
-def test_views_with_and_without_a_breakdown_hide_the_same_cells(small_store):
+def test_views_with_and_without_a_breakdown_hide_the_same_cells(demo_store):
     from dashboard.viewdata import ViewData, direct
 
     f = Filters("victims_identified", start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 1))
-    plain = ViewData(direct(small_store), f, protect=True).province_totals().set_index("province")
+    plain = ViewData(direct(demo_store), f, protect=True).province_totals().set_index("province")
     for dim in ("sex", "age_group", "nationality", "exploitation_type"):
-        mix = ViewData(direct(small_store), f, protect=True).province_mix(dim, ())
+        mix = ViewData(direct(demo_store), f, protect=True).province_mix(dim, ())
         for province, group in mix.groupby("province"):
             if province == "00":
                 continue
@@ -142,15 +137,15 @@ def test_views_with_and_without_a_breakdown_hide_the_same_cells(small_store):
             assert total["suppressed"] or int(group["suppressed"].sum()) != 1, (dim, province, group)
         # And every filter on one category shows the same cells as the breakdown.
         for category in mix[dim].unique()[:3]:
-            filtered = ViewData(direct(small_store), f.with_(where={dim: (category,)}), protect=True).province_totals()
+            filtered = ViewData(direct(demo_store), f.with_(where={dim: (category,)}), protect=True).province_totals()
             cells = mix[mix[dim] == category].set_index("province")
             for row in filtered.itertuples():
                 if row.province in cells.index:
                     assert row.suppressed == bool(cells.loc[row.province, "suppressed"]), (dim, category, row)
 
 
-def test_neighbouring_windows_cannot_be_differenced(small_store):
-    release = release_for(small_store, Filters("victims_identified"))
+def test_neighbouring_windows_cannot_be_differenced(demo_store):
+    release = release_for(demo_store, Filters("victims_identified"))
     for end_month in (5, 6, 7):
         wide = release.cells(["province"], start=dt.date(2025, 1, 1), end=dt.date(2025, end_month, 1)).set_index("province")
         narrow = release.cells(["province"], start=dt.date(2025, 1, 1), end=dt.date(2025, end_month - 1, 1)).set_index("province")
@@ -162,23 +157,23 @@ def test_neighbouring_windows_cannot_be_differenced(small_store):
         assert (shown_both["value_wide"] - shown_both["value_narrow"] == shown_both["value"].fillna(0)).all()
 
 
-def test_tables_the_release_lacks_are_refused_with_the_fix(small_store):
-    release = release_for(small_store, Filters("victims_identified"))
+def test_tables_the_release_lacks_are_refused_with_the_fix(demo_store):
+    release = release_for(demo_store, Filters("victims_identified"))
     with pytest.raises(NotPublished, match="granularity"):
         release.cells(["province", "sex"], where={"age_group": ("child",)}, granularity="month")
     with pytest.raises(NotPublished, match="remove one"):
         release.cells(["province", "sex", "age_group", "nationality"])
 
 
-def test_stock_indicators_show_the_snapshot_not_a_sum_of_months(small_store):
+def test_stock_indicators_show_the_snapshot_not_a_sum_of_months(demo_store):
     """Victims in shelter is the last month of the window: signed out, shown values are that snapshot."""
     from dashboard.viewdata import ViewData, direct
 
     f = Filters("victims_in_shelter", start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 1))
-    exact = ViewData(direct(small_store), f, protect=False).province_totals().set_index("province")
-    protected = ViewData(direct(small_store), f, protect=True).province_totals().set_index("province")
+    exact = ViewData(direct(demo_store), f, protect=False).province_totals().set_index("province")
+    protected = ViewData(direct(demo_store), f, protect=True).province_totals().set_index("province")
     shown = protected[~protected["suppressed"]]
     assert len(shown) and (shown["value"] == exact.loc[shown.index, "value"]).all()
     assert not ((protected["value"] > 0) & (protected["value"] < K)).any()
-    series = ViewData(direct(small_store), f, protect=True).series()
+    series = ViewData(direct(demo_store), f, protect=True).series()
     assert not ((series["value"] > 0) & (series["value"] < K)).any()
