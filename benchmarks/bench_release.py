@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     load_demo(store)
     print("Release build (cold), demo data")
     print(f"{'indicator':28} {'p50 ms':>8} {'p95 ms':>8} {'SQL p50':>8} {'×SQL':>6} {'cells':>7} {'eqs':>7} {'hidden':>7} "
-          f"{'primary':>7} {'audited':>7}")
+          f"{'primary':>7} {'rounds':>6} {'pinned':>6}")
     releases = {}
     for ind in indicators().values():
         if not (ind.sensitive and ind.aggregation != "ratio" and ind.time_aggregation == "sum"):
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         eqs = release.protection.notes[-1].split(", ")[1].split()[0] if release.protection else "?"
         st = release.stats
         print(f"{ind.id:28} {p50:8.0f} {p95:8.0f} {s50:8.1f} {p50 / s50:6.0f} {st['cells']:7d} {eqs:>7} {st['hidden']:7d} "
-              f"{st['primary']:7d} {st['audited']:7d}")
+              f"{st['primary']:7d} {st['rounds']:6d} {st['pinned']:6d}")
     release = releases["victims_identified"]
     year = dict(start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 1))
     odd = dict(start=dt.date(2024, 2, 1), end=dt.date(2025, 5, 1))

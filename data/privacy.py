@@ -14,8 +14,9 @@ The rule (documented in the README and on the About page):
    its total equals the hidden value and is itself below ``k``, so the total is suppressed by rule 1
    wherever it is shown. Groups along several dimensions are processed until no group changes.
    A shown total whose hidden cells could only all be 1 (or all ``k − 1``) hides one more cell too.
-3. **Audit.** Within each connected group of hidden cells (up to a size limit) linear algebra checks
-   that no hidden cell is pinned down by any combination of equations; one that is gets a companion.
+3. **Audit.** Against an attacker holding every equation and shown value, and knowing that a hidden
+   count is at least 1 (zeros are shown): interval reasoning and linear algebra over the whole release
+   (scipy, sparse) check that no small count is pinned down; one that is gets a companion.
    :func:`protect` runs rules 1–3 over any linked set of tables; :mod:`data.release` builds the one
    release per indicator that every screen, export and API response reads.
 4. Suppression happens on the exact aggregated counts, before any rounding, in the data layer; the
@@ -222,10 +223,9 @@ class Protection:
     hidden: np.ndarray
     primary: int
     complementary: int
-    audited_cells: int = 0
-    unaudited_cells: int = 0
-    largest_component: int = 0
     rounds: int = 0
+    fixes: dict[str, int] = field(default_factory=dict)  # small cells each audit check found pinned
+    pinned: list[int] = field(default_factory=list)  # small cells still pinned (empty unless noted)
     notes: list[str] = field(default_factory=list)
 
 
@@ -331,56 +331,268 @@ def _weak_one(entries: np.ndarray, hidden: np.ndarray, vals: np.ndarray, k: int)
     return bool(abs(rest - n) < 1e-9 or abs(rest - (k - 1) * n) < 1e-9)
 
 
-def protect(values: np.ndarray, eqs: Equations, *, k: int, audit_limit: int = 400) -> Protection:
-    """Primary and complementary suppression over linked tables, then an exact audit.
+def protect(values: np.ndarray, eqs: Equations, *, k: int, max_rounds: int = 400) -> Protection:
+    """Primary and complementary suppression over linked tables, then a whole-release audit.
 
-    1. Counts from 1 to ``k − 1`` are hidden.
+    1. Counts from 1 to ``k − 1`` are hidden (the *small* cells).
     2. Until nothing changes: an equation with exactly one hidden entry, or whose hidden members could
        only all be 1 (or all ``k − 1``), hides its smallest shown non-zero entry too.
-    3. Audit: within each connected group of hidden cells (up to ``audit_limit`` cells) no hidden cell
-       may be pinned down by any combination of equations; one that is gets a companion hidden in one of
-       its equations, and the rules run again.
+    3. Audit against an attacker who has every equation, every shown value and knows a hidden entry is
+       at least 1 (zeros are shown): interval propagation (:func:`interval_bounds`), then linear algebra
+       over the whole release (:func:`linear_pinned`). A small cell either pins down gets a companion
+       (:func:`_hide_near`, :func:`_free_linear`) and 2–3 run again. A hidden cell of ``k`` or more that
+       the equations pin down is no disclosure (it is as if shown). Linear programming
+       (:func:`lp_pinned`) is stronger than interval propagation but too slow to iterate in the build;
+       ``benchmarks/audit_release.py`` measures what it still finds.
     """
     values = np.asarray(values, dtype="float64")
     vals = np.nan_to_num(values, nan=0.0)
     hidden = is_small(values, k)
+    small = hidden.copy()
     primary = int(hidden.sum())
     result = Protection(hidden=hidden, primary=primary, complementary=0)
-    for rounds in range(1, len(values) + 2):
+    checks = (
+        ("bounds", lambda: np.flatnonzero(small & (lambda b: b[0] >= b[1])(interval_bounds(vals, hidden, eqs)))),
+        ("linear", lambda: (lambda c: c[small[c]])(linear_pinned(hidden, eqs))),
+    )
+    for rounds in range(1, max_rounds + 1):
         result.rounds = rounds
-        for _ in range(len(values) + 1):
-            weak = np.flatnonzero(_weak_equations(hidden, vals, eqs, k))
-            acted = False
-            for i in weak:
-                entries = eqs.entries(int(i))
-                if not _weak_one(entries, hidden, vals, k):
-                    continue  # an earlier pick in this pass already covered it
-                acted |= _hide_one_more(entries, hidden, vals)
-            if not acted:
-                break
-        determined, audited, unaudited, largest, labels = _determined(hidden, eqs, audit_limit)
-        result.audited_cells, result.unaudited_cells, result.largest_component = audited, unaudited, largest
-        acted = False
-        if determined:
-            member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
-            by_component: dict[int, list[int]] = {}
-            for cell in determined:
-                by_component.setdefault(int(labels[cell]), []).append(cell)
-            for component, cells in by_component.items():
-                # One more hidden entry per component and round: first in an equation of a pinned cell, else in
-                # any equation touching the component (a cell can be pinned through its neighbours' equations).
-                near = np.concatenate([np.concatenate([member_eq[eqs.members == c], np.flatnonzero(eqs.totals == c)])
-                                       for c in cells])
-                touching = np.union1d(member_eq[hidden[eqs.members] & (labels[eqs.members] == component)],
-                                      np.flatnonzero(hidden[eqs.totals] & (labels[eqs.totals] == component)))
-                for pool in (near, touching):
-                    entries = np.unique(np.concatenate([eqs.entries(int(i)) for i in pool])) if len(pool) else pool
-                    if len(entries) and _hide_one_more(entries, hidden, vals):
-                        acted = True
-                        break
-                else:
-                    result.notes.append(f"entries {cells[:5]} are determined and no equation near them can hide more")
-        if not acted:  # the audit found nothing more to hide
+        _apply_rules(hidden, vals, eqs, k)
+        if not small.any() or not len(eqs):
             break
+        for name, check in checks:
+            pinned = check()
+            if len(pinned):
+                result.fixes[name] = result.fixes.get(name, 0) + len(pinned)
+                fix = _free_linear if name == "linear" else _hide_near
+                if not fix(pinned, hidden, vals, eqs):
+                    result.pinned = [int(c) for c in pinned]
+                    result.notes.append(f"{len(pinned)} small cells pinned down ({name}) and nothing near them left to hide")
+                    result.complementary = int(hidden.sum()) - primary
+                    return result
+                break
+        else:
+            break  # every check passed
+    else:
+        result.pinned = [int(c) for c in pinned]
+        result.notes.append(f"audit did not settle in {max_rounds} rounds")
     result.complementary = int(hidden.sum()) - primary
     return result
+
+
+def _apply_rules(hidden: np.ndarray, vals: np.ndarray, eqs: Equations, k: int) -> None:
+    """Rule 2 until nothing changes."""
+    for _ in range(len(vals) + 1):
+        weak = np.flatnonzero(_weak_equations(hidden, vals, eqs, k))
+        acted = False
+        for i in weak:
+            entries = eqs.entries(int(i))
+            if not _weak_one(entries, hidden, vals, k):
+                continue  # an earlier pick in this pass already covered it
+            acted |= _hide_one_more(entries, hidden, vals)
+        if not acted:
+            return
+
+
+# -- the whole-release audit ------------------------------------------------------------------------------
+# What an attacker can do with everything a signed-out viewer sees: every equation of the release, the
+# shown values, and the fact that a hidden cell is at least 1 (zeros are shown). Three checks, cheapest
+# first; a small count any of them pins down gets a companion and the rules run again.
+SEED = 20261123  # the audit's random probes are seeded: the same data gives the same release
+
+
+def _incidence(eqs: Equations, n: int):  # noqa: ANN202 - scipy.sparse matrix
+    """Equations × entries: +1 for a member, −1 for the total (``A @ values == 0``)."""
+    import scipy.sparse as sp
+
+    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    rows = np.concatenate([member_eq, np.arange(len(eqs))])
+    cols = np.concatenate([eqs.members, eqs.totals])
+    data = np.concatenate([np.ones(len(eqs.members)), -np.ones(len(eqs))])
+    return sp.csc_matrix((data, (rows, cols)), shape=(len(eqs), n))
+
+
+def interval_bounds(vals: np.ndarray, hidden: np.ndarray, eqs: Equations, *, floor: float = 1.0,
+                    rounds: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds an attacker gets for every hidden entry by propagating intervals through the equations,
+    knowing each hidden entry is at least ``floor`` (shown entries are exact). Sound, not complete."""
+    lo = np.where(hidden, floor, vals).astype("float64")
+    hi = np.where(hidden, np.inf, vals).astype("float64")
+    if not len(eqs):
+        return lo, hi
+    starts = eqs.ptr[:-1]
+    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    m, t = eqs.members, eqs.totals
+    for _ in range(rounds):
+        mlo, mhi = lo[m], hi[m]
+        finite = np.isfinite(mhi)
+        sum_lo = np.add.reduceat(mlo, starts)
+        sum_hi = np.add.reduceat(np.where(finite, mhi, 0.0), starts)
+        n_inf = np.add.reduceat((~finite).astype(np.int64), starts)
+        others_lo = sum_lo[member_eq] - mlo
+        others_inf = n_inf[member_eq] - (~finite)
+        others_hi = np.where(others_inf == 0, sum_hi[member_eq] - np.where(finite, mhi, 0.0), np.inf)
+        new_lo, new_hi = lo.copy(), hi.copy()
+        with np.errstate(invalid="ignore"):
+            np.maximum.at(new_lo, m, lo[t][member_eq] - others_hi)
+            np.minimum.at(new_hi, m, hi[t][member_eq] - others_lo)
+        np.maximum.at(new_lo, t, sum_lo)
+        np.minimum.at(new_hi, t, np.where(n_inf == 0, sum_hi, np.inf))
+        new_lo = np.where(hidden, np.ceil(np.nan_to_num(new_lo, nan=floor) - 1e-9), vals)  # counts are whole
+        new_hi = np.where(hidden, np.floor(new_hi + 1e-9), vals)
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+            break
+        lo, hi = new_lo, new_hi
+    return lo, hi
+
+
+def linear_pinned(hidden: np.ndarray, eqs: Equations, *, seed: int = SEED, probes: int = 3) -> np.ndarray:
+    """Hidden entries that some combination of the equations pins down exactly, whatever the bounds.
+
+    A hidden entry is pinned when its unit vector lies in the row space of the equations restricted to
+    the hidden entries, i.e. when it is 0 in every vector of their null space. The null space is probed
+    with random vectors projected on it (LSMR on the sparse system): a free entry's component is far
+    from 0 (≥ 1e-2 on the demo releases), a pinned one's is at rounding level (≤ 1e-10).
+    """
+    from scipy.sparse.linalg import lsmr
+
+    idx = np.flatnonzero(hidden)
+    if not len(idx) or not len(eqs):
+        return idx
+    a_t = _incidence(eqs, len(hidden))[:, idx].T.tocsr()
+    rng = np.random.default_rng(seed)
+    largest = np.zeros(len(idx))
+    for _ in range(probes):
+        r = rng.standard_normal(len(idx))
+        y = lsmr(a_t, r, atol=1e-12, btol=1e-12, maxiter=100 * len(idx) + 1000)[0]
+        largest = np.maximum(largest, np.abs(r - a_t @ y))
+    return idx[largest < 1e-6]
+
+
+def lp_pinned(vals: np.ndarray, hidden: np.ndarray, eqs: Equations, cells: np.ndarray, *, floor: float = 1.0,
+              seed: int = SEED, spread_lps: int = 6) -> np.ndarray:
+    """Of ``cells`` (hidden entries), those whose value linear programming narrows to less than 1 apart,
+    knowing every hidden entry is at least ``floor``: the strongest of the three checks.
+
+    A few LPs with random objectives give different feasible tables; a cell that differs by 1 or more
+    between two of them (or the true table) is free. Only the rest get their own min and max.
+    """
+    from scipy.optimize import linprog
+
+    idx = np.flatnonzero(hidden)
+    if not len(cells) or not len(eqs):
+        return np.asarray(cells, dtype=np.int64)
+    a = _incidence(eqs, len(hidden))
+    a_h = a[:, idx]
+    b = -(a[:, np.flatnonzero(~hidden)] @ vals[~hidden])
+    used = np.diff(a_h.tocsr().indptr) > 0
+    a_h, b = a_h.tocsr()[used], b[used]
+    pos = np.searchsorted(idx, cells)
+    low, high = vals[cells].astype("float64"), vals[cells].astype("float64")
+    rng = np.random.default_rng(seed)
+
+    def solve(c: np.ndarray) -> np.ndarray | None:
+        out = linprog(c, A_eq=a_h, b_eq=b, bounds=(floor, None), method="highs")
+        return out.x if out.status == 0 else None
+
+    for _ in range(spread_lps):
+        x = solve(rng.standard_normal(len(idx)))
+        if x is not None:
+            low, high = np.minimum(low, x[pos]), np.maximum(high, x[pos])
+    tight = np.flatnonzero(high - low < 1 - 1e-6)
+    pinned = []
+    for j in tight:
+        c = np.zeros(len(idx))
+        c[pos[j]] = 1.0
+        for sign in (1.0, -1.0):
+            x = solve(sign * c)
+            if x is not None:
+                low[j], high[j] = min(low[j], x[pos[j]]), max(high[j], x[pos[j]])
+            if high[j] - low[j] >= 1 - 1e-6:
+                break
+        else:
+            pinned.append(cells[j])
+    return np.asarray(pinned, dtype=np.int64)
+
+
+def _hide_near(cells: np.ndarray, hidden: np.ndarray, vals: np.ndarray, eqs: Equations, *, rings: int = 6) -> int:
+    """For each cell, hide the smallest shown non-zero entry of its equations; if they have none, of the
+    equations of the hidden entries they hold, and so on (a cell can be pinned through its neighbours)."""
+    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    hid = 0
+    for cell in cells:
+        seen: set[int] = set()
+        frontier = np.array([cell])
+        for _ in range(rings):
+            eq_ids = np.setdiff1d(np.concatenate([member_eq[np.isin(eqs.members, frontier)],
+                                                  np.flatnonzero(np.isin(eqs.totals, frontier))]), list(seen))
+            if not len(eq_ids):
+                break
+            seen |= set(eq_ids.tolist())
+            entries = np.unique(np.concatenate([eqs.entries(int(i)) for i in eq_ids]))
+            if _hide_one_more(entries, hidden, vals):
+                hid += 1
+                break
+            frontier = entries[hidden[entries]]
+    return hid
+
+
+def _free_linear(pinned: np.ndarray, hidden: np.ndarray, vals: np.ndarray, eqs: Equations, *, seed: int = SEED) -> int:
+    """Hide shown entries that free linearly pinned ones, chosen from an attack's own certificate.
+
+    A pinned entry ``i`` has a certificate ``y`` (``A_Hᵀ y = e_i``): the combination of equations that
+    gives it away. Hiding a shown entry ``j`` breaks it when ``y · a_j ≠ 0``, and leaves ``j`` itself free
+    when ``a_j`` lies in the range of ``A_H`` (no combination of equations is left in which ``j`` is the only
+    unknown). Both are probed at once for all pinned entries (a random combination of their certificates,
+    three random vectors of the left null space). Such entries are hidden; failing any, a pair whose
+    left-null signatures are parallel; failing that, a neighbour.
+    """
+    from scipy.sparse.linalg import lsmr
+
+    idx = np.flatnonzero(hidden)
+    a = _incidence(eqs, len(hidden))
+    a_h = a[:, idx].tocsr()
+    a_t = a_h.T.tocsr()
+    shown = np.flatnonzero(~hidden)
+    a_s_t = a[:, shown].T.tocsr()
+    rng = np.random.default_rng(seed)
+    iters = 100 * len(idx) + 1000
+    rhs = np.zeros(len(idx))
+    rhs[np.searchsorted(idx, pinned)] = rng.standard_normal(len(pinned))
+    s = a_s_t @ lsmr(a_t, rhs, atol=1e-12, btol=1e-12, maxiter=iters)[0]
+    probes = []
+    for _ in range(3):
+        r = rng.standard_normal(a_h.shape[0])
+        probes.append(a_s_t @ (r - a_h @ lsmr(a_h, r, atol=1e-12, btol=1e-12, maxiter=iters)[0]))
+    sig = np.column_stack(probes)
+    scale = max(1.0, float(np.abs(s).max()))
+    breaks = np.abs(s) > 1e-6 * scale
+    in_range = np.abs(sig).max(axis=1) < 1e-6
+    nonzero = vals[shown] > 0
+    single = shown[breaks & in_range & nonzero]
+    if len(single):
+        hidden[single] = True
+        return len(single)
+    # Pairs: a_j1 / p1 − a_j2 / p2 is in the range when their signatures are parallel (p = pivot entry).
+    loose = np.flatnonzero(nonzero & ~in_range)
+    if len(loose):
+        pivot = np.argmax(np.abs(sig[loose]), axis=1)
+        piv = sig[loose, pivot]
+        keys = np.round(sig[loose] / piv[:, None], 6)
+        best: tuple | None = None
+        groups: dict[tuple, list[int]] = {}
+        for n, (p, row) in enumerate(zip(pivot, keys, strict=True)):
+            groups.setdefault((int(p), *row.tolist()), []).append(n)
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            members = sorted(members, key=lambda n: (vals[shown[loose[n]]], n))[:40]  # the cheapest few
+            for x, y in combinations(members, 2):
+                if abs(s[loose[x]] / piv[x] - s[loose[y]] / piv[y]) > 1e-6 * scale:
+                    cost = (vals[shown[loose[x]]] + vals[shown[loose[y]]], shown[loose[x]])
+                    if best is None or cost < best[0]:
+                        best = (cost, shown[loose[x]], shown[loose[y]])
+        if best is not None:
+            hidden[[best[1], best[2]]] = True
+            return 2
+    return _hide_near(pinned, hidden, vals, eqs)

@@ -11,15 +11,18 @@ over all its tables and every equation linking them), and anything shown is eith
 
 For indicators summed over time (``time_aggregation = "sum"``) the release spans the whole data range:
 
-* province × month × one disaggregation, and its margins;
-* national quarter (year, whole range) × two disaggregations, with margins (not by province: linked
-  4-way tables left hundreds of hidden cells pinned down by long combinations of equations);
-* the same tables for years and for the whole range, linked month → quarter → year → all time.
+* province and national totals, and national × one disaggregation, by month, quarter, year and the
+  whole range;
+* province × one disaggregation and national × two disaggregations for whole years and the whole range
+  (not by month or quarter: those tables are mostly counts of 1–4, and with them interval reasoning —
+  a hidden count is at least 1 — pinned down thousands of small counts);
+* every margin, linked month → quarter → year → all time.
 
 A window (any start and end month) is cut into the largest whole pieces the release has — the whole
 range, whole years, whole quarters, then months — so windows that differ by a month are built from the
 same published pieces and cannot be differenced into anything hidden. A table that needs a piece the
-release does not publish (two disaggregations by month or by province, three at once) raises
+release does not publish (a province breakdown or two disaggregations for months or quarters, more
+breakdowns at once) raises
 :class:`NotPublished`, with what to change; signed-in partners see exact values without this.
 
 Stock indicators (``time_aggregation = "last"``, e.g. victims in shelter) are snapshots, not sums over
@@ -120,15 +123,18 @@ class Release:
         if key in self.levels:
             return self.levels[key]
         dims = [d for d in key if d in DIMENSIONS]
-        if "month" in key and len(dims) > 1:
-            raise NotPublished(f"{self.indicator} is protected: signed out, its monthly figures combine at most one "
-                               f"breakdown or filter ({', '.join(dims)} asked); choose quarter or year granularity, a window "
-                               f"of whole quarters, or sign in as a partner")
-        if "province" in key and len(dims) > 1:
+        finer = [g for g in ("month", "quarter", "period") if g in key]
+        fix = "or sign in as a partner"
+        if len(dims) > 2 or ("province" in key and len(dims) > 1):
             raise NotPublished(f"{self.indicator} is protected: signed out, province figures combine at most one breakdown or "
-                               f"filter ({', '.join(dims)} asked); remove one, look at the national figures, or sign in as a partner")
-        raise NotPublished(f"{self.indicator} is protected: signed out, at most two of its breakdowns and filters can be "
-                           f"combined ({', '.join(dims)} asked); remove one, or sign in as a partner")
+                               f"filter and national figures at most two ({', '.join(dims)} asked); remove one, {fix}")
+        if finer:
+            what = "province figures by a breakdown or filter" if "province" in key else "two breakdowns or filters together"
+            raise NotPublished(f"{self.indicator} is protected: signed out, {what} ({', '.join(dims)}) are published for "
+                               f"whole years only; choose a window of whole years (January to December) and year "
+                               f"granularity, look at the national figures, {fix}")
+        raise NotPublished(f"{self.indicator} is protected: signed out, this table ({', '.join(key)}) is not published; "
+                           f"remove a breakdown or filter, {fix}")
 
     @staticmethod
     def _filtered(frame: pd.DataFrame, where: Mapping[str, tuple[str, ...]]) -> pd.DataFrame:
@@ -252,11 +258,10 @@ def linked_system(levels: Mapping[tuple[str, ...], pd.DataFrame], *,
     return offsets, _equations(levels, offsets, _links(levels, time_additive=time_additive))
 
 
-def _protect_levels(levels: dict[tuple[str, ...], pd.DataFrame], *, k: int, time_additive: bool,
-                    audit_limit: int) -> Protection:
+def _protect_levels(levels: dict[tuple[str, ...], pd.DataFrame], *, k: int, time_additive: bool) -> Protection:
     offsets, eqs = linked_system(levels, time_additive=time_additive)
     values = np.concatenate([f["value"].to_numpy(dtype="float64") for f in levels.values()]) if levels else np.zeros(0)
-    result = protect(values, eqs, k=k, audit_limit=audit_limit)
+    result = protect(values, eqs, k=k)
     for key, frame in levels.items():
         flags = result.hidden[offsets[key]: offsets[key] + len(frame)]
         frame["suppressed"] = flags
@@ -265,14 +270,17 @@ def _protect_levels(levels: dict[tuple[str, ...], pd.DataFrame], *, k: int, time
     return result
 
 
-def _plan(dims: Sequence[str], time_grains: Sequence[str | None], pair_grains: Sequence[str | None]) -> set[tuple[str, ...]]:
+def _plan(dims: Sequence[str], time_grains: Sequence[str | None], province_grains: Sequence[str | None],
+          pair_grains: Sequence[str | None]) -> set[tuple[str, ...]]:
+    """The release's tables: province and national totals and each disaggregation by every time grain,
+    province × one disaggregation by ``province_grains``, national × two by ``pair_grains``, with margins."""
     keys: set[tuple[str, ...]] = set()
     for grain in time_grains:
         keys |= set(_subsets(["province", *([grain] if grain else [])]))
+        for d in dims:
+            keys |= set(_subsets([d, *([grain] if grain else [])]))
     for d in dims:
-        if "month" in time_grains:
-            keys |= set(_subsets(["province", "month", d]))
-        for grain in pair_grains:
+        for grain in province_grains:
             keys |= set(_subsets(["province", d, *([grain] if grain else [])]))
     for d, e in itertools.combinations(dims, 2):
         for grain in pair_grains:
@@ -280,7 +288,7 @@ def _plan(dims: Sequence[str], time_grains: Sequence[str | None], pair_grains: S
     return keys
 
 
-def build_release(store: Store, indicator: str, *, k: int | None = None, audit_limit: int = 400) -> Release:
+def build_release(store: Store, indicator: str, *, k: int | None = None) -> Release:
     """The whole-range release of an indicator summed over time (see the module docstring)."""
     k = suppression_k() if k is None else k
     ind = get_indicator(indicator)
@@ -290,26 +298,26 @@ def build_release(store: Store, indicator: str, *, k: int | None = None, audit_l
     base = aggregate(store, Filters(indicator, granularity="month"), ["province", "period", *dims])
     first, last = period_range(store, indicator)
     months = pd.date_range(pd.Timestamp(first), pd.Timestamp(last), freq="MS") if first and last else pd.DatetimeIndex([])
-    return release_from_counts(base.rename(columns={"period": "month"}), dims, months, indicator=indicator, k=k,
-                               audit_limit=audit_limit)
+    return release_from_counts(base.rename(columns={"period": "month"}), dims, months, indicator=indicator, k=k)
 
 
-def release_from_counts(base: pd.DataFrame, dims: Sequence[str], months: pd.DatetimeIndex, *, indicator: str, k: int,
-                        audit_limit: int = 400) -> Release:
+def release_from_counts(base: pd.DataFrame, dims: Sequence[str], months: pd.DatetimeIndex, *, indicator: str,
+                        k: int) -> Release:
     """The release of exact counts ``base`` (``province, month, *dims, value``) over ``months``."""
     base = base.copy()
     base["month"] = pd.to_datetime(base["month"])
     base["quarter"] = _bucket(base["month"], "quarter").to_numpy()
     base["year"] = _bucket(base["month"], "year").to_numpy()
-    plan = _plan(list(dims), ("month", "quarter", "year", None), ("quarter", "year", None))
+    plan = _plan(list(dims), ("month", "quarter", "year", None), ("year", None), ("year", None))
     levels = _frames(base, plan)
-    result = _protect_levels(levels, k=k, time_additive=True, audit_limit=audit_limit)
+    result = _protect_levels(levels, k=k, time_additive=True)
     return Release(indicator, k, levels, months, additive=True, protection=result,
                    stats={"cells": sum(len(f) for f in levels.values()), "hidden": int(result.hidden.sum()),
-                          "primary": result.primary, "audited": result.audited_cells, "unaudited": result.unaudited_cells})
+                          "primary": result.primary, "rounds": result.rounds, "fixes": dict(result.fixes),
+                          "pinned": len(result.pinned)})
 
 
-def build_snapshot(store: Store, filters: Filters, *, k: int | None = None, audit_limit: int = 400) -> Release:
+def build_snapshot(store: Store, filters: Filters, *, k: int | None = None) -> Release:
     """The release of a stock indicator for one window: its end snapshot and one per series period."""
     k = suppression_k() if k is None else k
     ind = get_indicator(filters.indicator)
@@ -317,15 +325,16 @@ def build_snapshot(store: Store, filters: Filters, *, k: int | None = None, audi
     f = Filters(filters.indicator, start=filters.start, end=filters.end, granularity=filters.granularity)
     snap = aggregate(store, f, ["province", *dims])
     per = aggregate(store, f, ["province", "period", *dims])
-    levels = _frames(snap, _plan(dims, (None,), (None,)))
+    levels = _frames(snap, _plan(dims, (None,), (None,), (None,)))
     series_keys = {key for d in [None, *dims] for key in _subsets(["province", "period", *([d] if d else [])]) if "period" in key}
     levels.update(_frames(per, series_keys))
-    result = _protect_levels(levels, k=k, time_additive=False, audit_limit=audit_limit)
+    result = _protect_levels(levels, k=k, time_additive=False)
     months = _period_index(store, f.with_(granularity="month"))
     return Release(filters.indicator, k, levels, months, additive=False,
                    window=(filters.start, filters.end, filters.granularity), protection=result,
                    stats={"cells": sum(len(fr) for fr in levels.values()), "hidden": int(result.hidden.sum()),
-                          "primary": result.primary, "audited": result.audited_cells, "unaudited": result.unaudited_cells})
+                          "primary": result.primary, "rounds": result.rounds, "fixes": dict(result.fixes),
+                          "pinned": len(result.pinned)})
 
 
 # -- cache -----------------------------------------------------------------------------------------------

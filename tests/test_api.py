@@ -128,9 +128,9 @@ def test_layer_accepts_compressed_etag_suffix(client: flask.testing.FlaskClient)
 def test_observations_json_matches_province_totals(
     client: flask.testing.FlaskClient, demo_store: Store
 ) -> None:
-    # Quarters: signed out, most provinces have a hidden month of female victims in 2024, but whole
-    # quarters are shown for many, and their sum is the province's total on the map.
-    query = "indicator=victims_identified&start=2024-01&end=2024-12&sex=female&granularity=quarter"
+    # Signed out, province figures with a filter are published for whole years: 2024's female victims
+    # by province, whose shown values are the province totals on the map.
+    query = "indicator=victims_identified&start=2024-01&end=2024-12&sex=female&granularity=year"
     res = client.get(f"{OBS}?{query}")
     assert res.status_code == 200
     body = res.get_json()
@@ -142,7 +142,7 @@ def test_observations_json_matches_province_totals(
     rows = body["rows"]
     assert rows and set(rows[0]) == {"province", "province_name", "period", "value", "suppressed"}
     assert rows == sorted(rows, key=lambda r: (r["province"], r["period"]))
-    assert {r["period"] for r in rows} <= {f"2024-Q{q}" for q in range(1, 5)}
+    assert {r["period"] for r in rows} == {"2024"}
     # Anonymous: victims are sensitive, small cells come back as null + suppressed.
     assert all((r["value"] is None) == r["suppressed"] for r in rows)
     assert not any(r["value"] is not None and 0 < r["value"] < 5 for r in rows)
@@ -207,13 +207,13 @@ def test_observations_ratio_indicator_has_no_nan(client: flask.testing.FlaskClie
 
 def test_observations_csv_has_notice_and_attachment(client: flask.testing.FlaskClient) -> None:
     res = client.get(
-        f"{OBS}?indicator=victims_identified&provinces=01,02&start=2024-01&end=2024-03&by=sex&format=csv"
+        f"{OBS}?indicator=victims_identified&provinces=01,02&start=2024-01&end=2024-12&granularity=year&by=sex&format=csv"
     )
     assert res.status_code == 200
     assert res.mimetype == "text/csv"
     assert (
         res.headers["Content-Disposition"]
-        == "attachment; filename=ctip-victims_identified-2024-01-2024-03.csv"
+        == "attachment; filename=ctip-victims_identified-2024-01-2024-12.csv"
     )
     rows = list(csv.DictReader(io.StringIO(res.data.decode("utf-8"))))
     assert rows

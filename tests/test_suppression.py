@@ -24,11 +24,19 @@ def _exact(store, query: str, dims: list[str]) -> pd.DataFrame:
     return aggregate(store, parse_search("?" + query).filters().with_(provinces=()), dims)
 
 
+def test_province_breakdowns_by_quarter_or_month_are_refused_signed_out_with_the_fix(client):
+    res = client.get("/api/v1/observations?indicator=victims_identified&granularity=quarter&by=sex")
+    assert res.status_code == 400
+    assert "whole years" in res.get_data(as_text=True)
+    # The same table for whole years is published.
+    assert client.get("/api/v1/observations?indicator=victims_identified&granularity=year&by=sex").status_code == 200
+
+
 @pytest.mark.parametrize("query", [
     "indicator=victims_identified&granularity=month",
     "indicator=victims_identified&granularity=month&start=2024-01&end=2024-12",
-    "indicator=victims_identified&granularity=quarter&by=sex",
-    "indicator=victims_referred&granularity=month&start=2025-01&end=2025-06&by=age_group",
+    "indicator=victims_identified&granularity=year&by=sex",
+    "indicator=victims_referred&granularity=year&start=2024-01&end=2025-12&by=age_group",
 ])
 def test_anonymous_observations_hide_small_cells_unrecoverably(client, demo_store, query):
     rows = client.get(f"/api/v1/observations?{query}").get_json()["rows"]
