@@ -351,17 +351,21 @@ def protect(values: np.ndarray, eqs: Equations, *, k: int, max_rounds: int = 400
     small = hidden.copy()
     primary = int(hidden.sum())
     result = Protection(hidden=hidden, primary=primary, complementary=0)
-    checks = (
-        ("bounds", lambda: np.flatnonzero(small & (lambda b: b[0] >= b[1])(interval_bounds(vals, hidden, eqs)))),
-        ("linear", lambda: (lambda c: c[small[c]])(linear_pinned(hidden, eqs))),
-    )
+
+    def pinned_by(check: str) -> np.ndarray:
+        if check == "bounds":
+            lo, hi = interval_bounds(vals, hidden, eqs)
+            return np.flatnonzero(small & (lo >= hi))
+        cells = linear_pinned(hidden, eqs)
+        return cells[small[cells]]
+
     for rounds in range(1, max_rounds + 1):
         result.rounds = rounds
         _apply_rules(hidden, vals, eqs, k)
         if not small.any() or not len(eqs):
             break
-        for name, check in checks:
-            pinned = check()
+        for name in ("bounds", "linear"):
+            pinned = pinned_by(name)
             if len(pinned):
                 result.fixes[name] = result.fixes.get(name, 0) + len(pinned)
                 fix = _free_linear if name == "linear" else _hide_near
