@@ -27,9 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from data.catalog import indicator as get_indicator  # noqa: E402
 from data.maintenance import ensure_reference, load_demo  # noqa: E402
 from data.privacy import interval_bounds, lp_pinned  # noqa: E402
-from data.release import build_release, linked_system  # noqa: E402
+from data.queries import aggregate  # noqa: E402
+from data.release import _frames, build_release, linked_system, with_time_buckets  # noqa: E402
+from data.schema import Filters  # noqa: E402
 from data.store import open_store  # noqa: E402
 
 
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     idx = np.flatnonzero(hidden)
     col = np.full(len(hidden), -1)
     col[idx] = np.arange(len(idx))
-    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    member_eq = eqs.owner
     hm, ht = hidden[eqs.members], hidden[eqs.totals]
     rows = np.concatenate([member_eq[hm], np.flatnonzero(ht)])
     cols = np.concatenate([col[eqs.members[hm]], col[eqs.totals[ht]]])
@@ -96,17 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _exact_values(store, indicator: str, levels) -> np.ndarray:  # noqa: ANN001
     """Every cell's exact value: the release hides them, the audit needs them (it plays both sides)."""
-    import data.release as rel
-
-    exact = {}
-    real = rel._protect_levels  # capture the levels before protection blanks the hidden values
-    try:
-        rel._protect_levels = lambda lv, **kw: exact.update(
-            {key: frame["value"].to_numpy(dtype="float64").copy() for key, frame in lv.items()}) or real(lv, **kw)
-        rel.build_release(store, indicator, k=None)
-    finally:
-        rel._protect_levels = real
-    return np.nan_to_num(np.concatenate([exact[key] for key in levels]))
+    dims = list(get_indicator(indicator).disaggregations)
+    base = aggregate(store, Filters(indicator, granularity="month"), ["province", "period", *dims])
+    exact = _frames(with_time_buckets(base.rename(columns={"period": "month"})), levels)
+    return np.nan_to_num(np.concatenate([exact[key]["value"].to_numpy(dtype="float64") for key in levels]))
 
 
 if __name__ == "__main__":

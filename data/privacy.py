@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
@@ -211,6 +212,11 @@ class Equations:
     def __len__(self) -> int:
         return len(self.totals)
 
+    @cached_property
+    def owner(self) -> np.ndarray:
+        """The equation each entry of ``members`` belongs to."""
+        return np.repeat(np.arange(len(self.totals)), np.diff(self.ptr))
+
     def entries(self, i: int) -> np.ndarray:
         """Members and total of equation ``i``."""
         return np.append(self.members[self.ptr[i]:self.ptr[i + 1]], self.totals[i])
@@ -261,7 +267,7 @@ def _components(hidden: np.ndarray, eqs: Equations) -> tuple[np.ndarray, np.ndar
     counts = np.add.reduceat(flags.astype(np.int64), starts) + tflags if len(eqs) else np.zeros(0, dtype=np.int64)
     linking = counts >= 2
     labels = np.where(hidden, np.arange(len(hidden)), np.iinfo(np.int64).max)
-    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    member_eq = eqs.owner
     use_m = flags & linking[member_eq]
     use_t = tflags & linking
     m_entries, m_eqs = eqs.members[use_m], member_eq[use_m]
@@ -409,7 +415,7 @@ def _incidence(eqs: Equations, n: int):  # noqa: ANN202 - scipy.sparse matrix
     """Equations × entries: +1 for a member, −1 for the total (``A @ values == 0``)."""
     import scipy.sparse as sp
 
-    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    member_eq = eqs.owner
     rows = np.concatenate([member_eq, np.arange(len(eqs))])
     cols = np.concatenate([eqs.members, eqs.totals])
     data = np.concatenate([np.ones(len(eqs.members)), -np.ones(len(eqs))])
@@ -425,7 +431,7 @@ def interval_bounds(vals: np.ndarray, hidden: np.ndarray, eqs: Equations, *, flo
     if not len(eqs):
         return lo, hi
     starts = eqs.ptr[:-1]
-    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    member_eq = eqs.owner
     m, t = eqs.members, eqs.totals
     for _ in range(rounds):
         mlo, mhi = lo[m], hi[m]
@@ -522,7 +528,7 @@ def lp_pinned(vals: np.ndarray, hidden: np.ndarray, eqs: Equations, cells: np.nd
 def _hide_near(cells: np.ndarray, hidden: np.ndarray, vals: np.ndarray, eqs: Equations, *, rings: int = 6) -> int:
     """For each cell, hide the smallest shown non-zero entry of its equations; if they have none, of the
     equations of the hidden entries they hold, and so on (a cell can be pinned through its neighbours)."""
-    member_eq = np.repeat(np.arange(len(eqs)), np.diff(eqs.ptr))
+    member_eq = eqs.owner
     hid = 0
     for cell in cells:
         seen: set[int] = set()

@@ -301,13 +301,19 @@ def build_release(store: Store, indicator: str, *, k: int | None = None) -> Rele
     return release_from_counts(base.rename(columns={"period": "month"}), dims, months, indicator=indicator, k=k)
 
 
-def release_from_counts(base: pd.DataFrame, dims: Sequence[str], months: pd.DatetimeIndex, *, indicator: str,
-                        k: int) -> Release:
-    """The release of exact counts ``base`` (``province, month, *dims, value``) over ``months``."""
+def with_time_buckets(base: pd.DataFrame) -> pd.DataFrame:
+    """``base`` (with a ``month`` column) plus the ``quarter`` and ``year`` each month falls in."""
     base = base.copy()
     base["month"] = pd.to_datetime(base["month"])
     base["quarter"] = _bucket(base["month"], "quarter").to_numpy()
     base["year"] = _bucket(base["month"], "year").to_numpy()
+    return base
+
+
+def release_from_counts(base: pd.DataFrame, dims: Sequence[str], months: pd.DatetimeIndex, *, indicator: str,
+                        k: int) -> Release:
+    """The release of exact counts ``base`` (``province, month, *dims, value``) over ``months``."""
+    base = with_time_buckets(base)
     plan = _plan(list(dims), ("month", "quarter", "year", None), ("year", None), ("year", None))
     levels = _frames(base, plan)
     result = _protect_levels(levels, k=k, time_additive=True)
